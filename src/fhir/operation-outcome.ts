@@ -1,0 +1,72 @@
+// Spine-shaped OperationOutcome (spec digest §3.1) rendered as FHIR STU3 XML or JSON.
+// Rendering never throws: every input is a catalogue code plus gateway-written diagnostics.
+import { SPINE_CODES, SPINE_CODE_SYSTEM, SPINE_OO_PROFILE, type SpineCode } from './errors.js';
+
+export type FhirFormat = 'xml' | 'json';
+
+export interface OutcomeIssue {
+  code: SpineCode;
+  /** Human-readable detail written by the gateway. Never a claim value, NHS number or library message. */
+  diagnostics?: string;
+}
+
+export const XML_CONTENT_TYPE = 'application/xml+fhir;charset=utf-8';
+export const JSON_CONTENT_TYPE = 'application/json+fhir;charset=utf-8';
+
+export function outcomeContentType(format: FhirFormat): string {
+  return format === 'json' ? JSON_CONTENT_TYPE : XML_CONTENT_TYPE;
+}
+
+export function renderOperationOutcome(id: string, issues: readonly OutcomeIssue[], format: FhirFormat): string {
+  return format === 'json' ? renderJson(id, issues) : renderXml(id, issues);
+}
+
+function renderJson(id: string, issues: readonly OutcomeIssue[]): string {
+  return JSON.stringify({
+    resourceType: 'OperationOutcome',
+    id,
+    meta: { profile: [SPINE_OO_PROFILE] },
+    issue: issues.map((issue) => {
+      const entry = SPINE_CODES[issue.code];
+      return {
+        severity: entry.severity,
+        code: entry.issueType,
+        details: { coding: [{ system: SPINE_CODE_SYSTEM, code: issue.code, display: entry.display }] },
+        ...(issue.diagnostics ? { diagnostics: issue.diagnostics } : {}),
+      };
+    }),
+  });
+}
+
+function renderXml(id: string, issues: readonly OutcomeIssue[]): string {
+  const parts: string[] = [
+    '<OperationOutcome xmlns="http://hl7.org/fhir">',
+    `<id value="${escapeXmlAttribute(id)}"/>`,
+    `<meta><profile value="${SPINE_OO_PROFILE}"/></meta>`,
+  ];
+  for (const issue of issues) {
+    const entry = SPINE_CODES[issue.code];
+    parts.push(
+      '<issue>',
+      `<severity value="${entry.severity}"/>`,
+      `<code value="${entry.issueType}"/>`,
+      '<details><coding>',
+      `<system value="${SPINE_CODE_SYSTEM}"/>`,
+      `<code value="${issue.code}"/>`,
+      `<display value="${escapeXmlAttribute(entry.display)}"/>`,
+      '</coding></details>',
+    );
+    if (issue.diagnostics) parts.push(`<diagnostics value="${escapeXmlAttribute(issue.diagnostics)}"/>`);
+    parts.push('</issue>');
+  }
+  parts.push('</OperationOutcome>');
+  return parts.join('');
+}
+
+const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+export function escapeXmlAttribute(value: string): string {
+  // Control characters other than tab/newline are not legal XML 1.0; drop them rather than fail to render.
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '').replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
+}

@@ -1,0 +1,35 @@
+// PDS verification contract (spec digest §6): every NHS number must be traced at the time of the call.
+
+/** What a PDS lookup found for one NHS number. */
+export type PdsOutcome =
+  | { readonly result: 'traced'; readonly restricted: false; readonly gpOdsCode?: string; readonly postcode?: string }
+  /** Traced, but the record carries meta.security R (S-flag). Location data is withheld by PDS. */
+  | { readonly result: 'restricted'; readonly restricted: true }
+  | { readonly result: 'not-found' }
+  /** PDS answered with a different (newer) NHS number: the submitted one is not current. */
+  | { readonly result: 'superseded' }
+  /** The record existed but was invalidated and not superseded (PDS 404 INVALIDATED_RESOURCE). */
+  | { readonly result: 'invalidated' };
+
+export type PdsResult = PdsOutcome['result'];
+
+/** PDS could not give an answer (unreachable, timed out, malformed, auth failure). Always fails closed. */
+export class PdsUnavailableError extends Error {
+  constructor(readonly reason: 'unreachable' | 'timeout' | 'bad-response' | 'auth' | 'throttled', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PdsUnavailableError';
+  }
+}
+
+export interface PdsLookup {
+  /** Looks up one 10-digit, modulus-11-valid NHS number. Rejects with PdsUnavailableError, never with other errors. */
+  lookup(nhsNumber: string, requestId: string): Promise<PdsOutcome>;
+  /** Readiness for /readyz: a local store is ready once loaded; a remote PDS when its last call succeeded. */
+  ready(): Promise<{ ok: boolean; reason: string }>;
+  close(): Promise<void>;
+}
+
+/** Optional hooks for metrics; the PDS module calls them, observability implements them. */
+export interface PdsObserver {
+  lookup(result: PdsResult | 'unavailable', cache: 'hit' | 'miss' | 'coalesced', seconds: number): void;
+}

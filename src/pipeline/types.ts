@@ -1,0 +1,129 @@
+// The stage contract: every check on the request path is a Stage that either passes or rejects with a Spine
+// code. Stages never import each other; they read what earlier stages found on the RequestContext.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { SpineCode } from '../fhir/errors.js';
+import type { FhirFormat } from '../fhir/operation-outcome.js';
+import type { AsidRegistration, Endpoint } from '../identity/types.js';
+import type { NemsEventType } from '../fhir/events.js';
+import type { NemsOperation, Route } from './routes.js';
+
+export interface Rejection {
+  readonly code: SpineCode;
+  /** Names the header, claim or element at fault; never echoes its value. */
+  readonly diagnostics: string;
+  /** Overrides the catalogue status (e.g. PDS unavailable → configurable 503). */
+  readonly status?: number;
+  /** Extra response headers (e.g. X-Rate-Limit-*, Allow, Retry-After). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type StageResult = { readonly ok: true } | { readonly ok: false; readonly rejection: Rejection };
+
+export const PASS: StageResult = Object.freeze({ ok: true });
+
+export function reject(code: SpineCode, diagnostics: string, extra?: Omit<Rejection, 'code' | 'diagnostics'>): StageResult {
+  return { ok: false, rejection: { code, diagnostics, ...extra } };
+}
+
+export type StageName = 'route' | 'rate-limit' | 'headers' | 'jwt' | 'mime' | 'read-body' | 'body' | 'nhs-numbers';
+
+export interface Stage {
+  readonly name: StageName;
+  run(ctx: RequestContext): StageResult | Promise<StageResult>;
+}
+
+/** Where an NHS number was found, for diagnostics and per-source policy. Never logged with its value. */
+export type NhsNumberSource =
+  | 'subscription-criteria'
+  | 'routing-demographics'
+  | 'patient-identifier'
+  | 'jwt-requesting-patient';
+
+export interface NhsNumberRef {
+  readonly value: string;
+  readonly source: NhsNumberSource;
+  /** Element path for diagnostics, e.g. `Bundle.entry[2].resource.Patient.identifier`. */
+  readonly element: string;
+}
+
+/** Verified Spine JWT claims that later stages may need. */
+export interface SpineClaims {
+  readonly iss: string;
+  readonly sub: string;
+  readonly requestingSystemAsid: string;
+  readonly requestingOrganisationOds: string;
+  readonly requestingUser?: string;
+  readonly requestingPatientNhsNumber?: string;
+  readonly scope: string;
+  readonly exp: number;
+  readonly iat: number;
+  readonly signed: boolean;
+}
+
+export interface ParsedSubscription {
+  readonly kind: 'subscription';
+  readonly subscriptionType: 'explicit' | 'generic';
+  readonly contactOds: string;
+  readonly mailboxId: string;
+  readonly eventCodes: readonly string[];
+}
+
+export interface ParsedEventMessage {
+  readonly kind: 'event';
+  readonly eventType: NemsEventType;
+  readonly messageEventType: 'new' | 'update' | 'delete';
+  readonly messageId: string;
+}
+
+export interface MimeDecision {
+  /** Content-Type to forward (as sent, canonical, or the XML default). Undefined when the request has no body. */
+  readonly forwardContentType?: string;
+  /** Accept to forward (as sent, canonical, or the XML default). */
+  readonly forwardAccept: string;
+  readonly requestFormat?: FhirFormat;
+  readonly responseFormat: FhirFormat;
+}
+
+/** How the pipeline reaches the transport. The edge supplies a real socket; unit tests supply a buffer. */
+export interface RequestSource {
+  /** Reads the whole body, failing (PAYLOAD_TOO_LARGE) once more than `limit` bytes arrive. */
+  readBody(limit: number): Promise<Buffer>;
+}
+
+export interface RequestContext {
+  readonly requestId: string;
+  readonly method: string;
+  /** Path without query string, percent-decoding not applied. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Incoming headers, names lower-cased by Node. */
+  readonly headers: IncomingHttpHeaders;
+  /** Raw name/value pairs as received, for duplicate detection. */
+  readonly rawHeaders: readonly string[];
+  /** The registered endpoint the client certificate resolved to at the TLS edge. */
+  readonly endpoint: Endpoint;
+  readonly source: RequestSource;
+  /** Gateway time in ms since the epoch when the request arrived (injectable for tests). */
+  readonly receivedAt: number;
+
+  // Filled in by stages, in pipeline order.
+  route?: Route;
+  operation?: NemsOperation;
+  /** Subscription logical id for read/delete. */
+  subscriptionId?: string;
+  /** Event type named by a publish InteractionID. */
+  publishEventType?: NemsEventType;
+  fromAsid?: string;
+  asidRegistration?: AsidRegistration;
+  interactionId?: string;
+  claims?: SpineClaims;
+  mime?: MimeDecision;
+  body?: Buffer;
+  parsed?: ParsedSubscription | ParsedEventMessage;
+  /** Every NHS number the request carries; stages append, the nhs-numbers stage checks them all. */
+  readonly nhsNumbers: NhsNumberRef[];
+  /** Headers the forwarder must set (overriding the client's), e.g. the defaulted Accept. */
+  readonly forwardHeaders: Record<string, string>;
+  /** Stage timings and facts for the audit line; never NHS numbers or tokens. */
+  readonly audit: Record<string, string | number | boolean>;
+}
