@@ -1,0 +1,191 @@
+// Example certificates for local runs and tests, made with node-forge: a development CA, a server certificate
+// for localhost / 127.0.0.1, client certificates for the registry's example endpoints and for each failure case,
+// and a CRL that revokes one of them. node-forge is used here only to MAKE certificates; every trust decision is
+// OpenSSL's (node:tls). Usage: `npm run certs [-- --out DIR] [--if-missing]`.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import forge from 'node-forge';
+import { DEFAULT_CERTS_DIR } from '../src/paths.js';
+
+const { pki, asn1, md } = forge;
+
+export interface ExampleCertificates {
+  readonly dir: string;
+  /** Client names with `<name>.pem` and `<name>-key.pem` in `dir`. */
+  readonly clients: readonly string[];
+}
+
+interface Issued {
+  cert: forge.pki.Certificate;
+  keys: forge.pki.rsa.KeyPair;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Client certificates every environment gets; FQDNs match config/endpoints.yaml. */
+export const EXAMPLE_CLIENTS = {
+  'gp-system': 'gp-system.example.nhs.uk',
+  'child-health': 'child-health.example.nhs.uk',
+  unregistered: 'unregistered.example.nhs.uk',
+  untrusted: 'gp-system.example.nhs.uk',
+  expired: 'gp-system.example.nhs.uk',
+  revoked: 'gp-system.example.nhs.uk',
+} as const;
+
+let serialCounter = 1;
+function nextSerial(): string {
+  // Positive, unique within one run; OpenSSL matches CRL entries by serial.
+  const hex = (Date.now().toString(16) + (serialCounter++).toString(16).padStart(4, '0')).slice(-16);
+  return `01${hex}`;
+}
+
+function rsaKeyPair(): forge.pki.rsa.KeyPair {
+  // forge delegates to node:crypto's generateKeyPairSync when available, so this is fast.
+  return pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+}
+
+function makeCa(commonName: string, now: number): Issued {
+  const keys = rsaKeyPair();
+  const cert = pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = nextSerial();
+  cert.validity.notBefore = new Date(now - DAY_MS);
+  cert.validity.notAfter = new Date(now + 3650 * DAY_MS);
+  const subject = [{ name: 'countryName', value: 'GB' }, { name: 'commonName', value: commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, md.sha256.create());
+  return { cert, keys };
+}
+
+function issueLeaf(
+  ca: Issued,
+  opts: { cn: string; dnsNames: string[]; ips?: string[]; usage: 'server' | 'client'; notBefore: Date; notAfter: Date },
+): Issued {
+  const keys = rsaKeyPair();
+  const cert = pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = nextSerial();
+  cert.validity.notBefore = opts.notBefore;
+  cert.validity.notAfter = opts.notAfter;
+  // Spine CSR rule (§5.2): CN = endpoint FQDN, C = GB, other DN fields blank.
+  cert.setSubject([{ name: 'countryName', value: 'GB' }, { name: 'commonName', value: opts.cn }]);
+  cert.setIssuer(ca.cert.subject.attributes);
+  const altNames = [
+    ...opts.dnsNames.map((value) => ({ type: 2, value })),
+    ...(opts.ips ?? []).map((ip) => ({ type: 7, ip })),
+  ];
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: opts.usage === 'server', clientAuth: opts.usage === 'client' },
+    { name: 'subjectAltName', altNames },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(ca.keys.privateKey, md.sha256.create());
+  return { cert, keys };
+}
+
+/** A v2 CRL signed by the CA (node-forge has no CRL builder, so the DER is assembled here). */
+function makeCrl(ca: Issued, revokedSerials: string[], now: number): string {
+  const sha256WithRsa = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(pki.oids.sha256WithRSAEncryption!).getBytes()),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
+  ]);
+  const utcTime = (date: Date) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date));
+  const revoked = revokedSerials.map((serial) =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(serial)),
+      utcTime(new Date(now - 60_000)),
+    ]),
+  );
+  const crlNumber = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('2.5.29.20').getBytes()),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false,
+      asn1.toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes('01'))).getBytes()),
+  ]);
+  const authorityKeyId = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('2.5.29.35').getBytes()),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false,
+      asn1.toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+        asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, ca.cert.generateSubjectKeyIdentifier().getBytes()),
+      ])).getBytes()),
+  ]);
+  const tbs = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes('01')),
+    sha256WithRsa,
+    pki.distinguishedNameToAsn1(ca.cert.subject),
+    utcTime(new Date(now - 60_000)),
+    utcTime(new Date(now + 30 * DAY_MS)),
+    ...(revoked.length ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, revoked)] : []),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [authorityKeyId, crlNumber]),
+    ]),
+  ]);
+  const digest = md.sha256.create();
+  digest.update(asn1.toDer(tbs).getBytes());
+  const signature = (ca.keys.privateKey as forge.pki.rsa.PrivateKey).sign(digest);
+  const crl = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    tbs,
+    sha256WithRsa,
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature}`),
+  ]);
+  const der = asn1.toDer(crl).getBytes();
+  return `-----BEGIN X509 CRL-----\n${forge.util.encode64(der).replace(/(.{64})/g, '$1\n').trim()}\n-----END X509 CRL-----\n`;
+}
+
+function writePair(dir: string, name: string, issued: Issued): void {
+  writeFileSync(join(dir, `${name}.pem`), pki.certificateToPem(issued.cert));
+  writeFileSync(join(dir, `${name}-key.pem`), pki.privateKeyToPem(issued.keys.privateKey), { mode: 0o600 });
+}
+
+/**
+ * Writes the example PKI into `dir`. Extra client names can be issued by the same CA (e.g. for tests of
+ * additional registry entries): `extraClients: { name: fqdn }`.
+ */
+export function generateExampleCertificates(dir: string, opts: { extraClients?: Record<string, string> } = {}): ExampleCertificates {
+  mkdirSync(dir, { recursive: true });
+  const now = Date.now();
+  const ca = makeCa('NEMS Gateway Development CA', now);
+  const otherCa = makeCa('Untrusted Development CA', now);
+  writeFileSync(join(dir, 'ca.pem'), pki.certificateToPem(ca.cert));
+  writeFileSync(join(dir, 'untrusted-ca.pem'), pki.certificateToPem(otherCa.cert));
+
+  const valid = { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 825 * DAY_MS) };
+  writePair(dir, 'server', issueLeaf(ca, { cn: 'localhost', dnsNames: ['localhost'], ips: ['127.0.0.1'], usage: 'server', ...valid }));
+
+  const clients: Record<string, string> = { ...EXAMPLE_CLIENTS, ...opts.extraClients };
+  let revokedSerial = '';
+  for (const [name, fqdn] of Object.entries(clients)) {
+    const issuer = name === 'untrusted' ? otherCa : ca;
+    const validity = name === 'expired'
+      ? { notBefore: new Date(now - 30 * DAY_MS), notAfter: new Date(now - DAY_MS) }
+      : valid;
+    const issued = issueLeaf(issuer, { cn: fqdn, dnsNames: [fqdn], usage: 'client', ...validity });
+    if (name === 'revoked') revokedSerial = issued.cert.serialNumber;
+    writePair(dir, name, issued);
+  }
+  writeFileSync(join(dir, 'crl.pem'), makeCrl(ca, revokedSerial ? [revokedSerial] : [], now));
+  return { dir, clients: Object.keys(clients) };
+}
+
+function main(argv: string[]): void {
+  const outIndex = argv.indexOf('--out');
+  const dir = outIndex >= 0 && argv[outIndex + 1] ? resolve(argv[outIndex + 1]!) : DEFAULT_CERTS_DIR;
+  if (argv.includes('--if-missing') && existsSync(join(dir, 'ca.pem')) && existsSync(join(dir, 'crl.pem'))) {
+    return;
+  }
+  const result = generateExampleCertificates(dir);
+  process.stdout.write(`example certificates written to ${result.dir}: ca, server, ${result.clients.join(', ')}, crl\n`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2));
+}
