@@ -193,7 +193,7 @@ const rateLimitSchema = z
     enabled: z.boolean().default(false),
     default: rateLimitRule.default({ ratePerSecond: 50, burst: 100 }),
     /** Per ASID, optionally per operation: { "200000000101": { default: {...}, publish: {...} } } */
-    perAsid: z.record(z.string(), z.record(z.enum(['default', 'create', 'read', 'delete', 'publish']), rateLimitRule)).default({}),
+    perAsid: z.record(z.string(), z.partialRecord(z.enum(['default', 'create', 'read', 'delete', 'publish']), rateLimitRule)).default({}),
   })
   .prefault({});
 

@@ -1,0 +1,131 @@
+// Loads config/gateway.yaml: YAML → documented environment overrides → schema validation → absolute paths.
+// Every failure is a ConfigError whose message names the key and the problem, like `nginx -t`.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_CONFIG_PATH } from '../paths.js';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: readonly string[]) {
+    super(`${file}: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly file: string;
+}
+
+/** Documented environment overrides (README "Configuration"). Nothing else in the environment is read. */
+export const ENV_OVERRIDES = {
+  NEMS_GATEWAY_CONFIG: 'path of the config file (default config/gateway.yaml)',
+  NEMS_GATEWAY_HOST: 'server.host',
+  NEMS_GATEWAY_PORT: 'server.port',
+  NEMS_GATEWAY_ADMIN_PORT: 'admin.port',
+  NEMS_GATEWAY_UPSTREAM_URL: 'upstream.url (and upstream.kind = http)',
+  NEMS_GATEWAY_LOG_LEVEL: 'logging.level',
+  NEMS_GATEWAY_WORKERS: 'lifecycle.workers',
+  NEMS_GATEWAY_DATA_DIR: 'core.dataDir',
+} as const;
+
+export function configPathFromEnv(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(explicit ?? env.NEMS_GATEWAY_CONFIG ?? DEFAULT_CONFIG_PATH);
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read file (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(file, [`YAML syntax: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, ['(root): must be a mapping']);
+  const withEnv = applyEnvOverrides(raw as Record<string, unknown>, env, file);
+  return { config: parseConfig(withEnv, file), file };
+}
+
+/** Validates a plain object (e.g. built by a test) and resolves its paths against `baseFile`'s folder. */
+export function parseConfig(raw: unknown, baseFile: string): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(baseFile, formatIssues(result.error));
+  return resolvePaths(result.data, dirname(resolve(baseFile)));
+}
+
+function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const key = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    return `${key}: ${issue.message}`;
+  });
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, file: string): Record<string, unknown> {
+  const out = structuredClone(raw);
+  const problems: string[] = [];
+  const int = (name: string, value: string): number | undefined => {
+    if (!/^\d+$/.test(value)) {
+      problems.push(`${name}: must be a whole number`);
+      return undefined;
+    }
+    return Number(value);
+  };
+  if (env.NEMS_GATEWAY_HOST) setPath(out, ['server', 'host'], env.NEMS_GATEWAY_HOST);
+  if (env.NEMS_GATEWAY_PORT) setPath(out, ['server', 'port'], int('NEMS_GATEWAY_PORT', env.NEMS_GATEWAY_PORT));
+  if (env.NEMS_GATEWAY_ADMIN_PORT) setPath(out, ['admin', 'port'], int('NEMS_GATEWAY_ADMIN_PORT', env.NEMS_GATEWAY_ADMIN_PORT));
+  if (env.NEMS_GATEWAY_WORKERS) setPath(out, ['lifecycle', 'workers'], int('NEMS_GATEWAY_WORKERS', env.NEMS_GATEWAY_WORKERS));
+  if (env.NEMS_GATEWAY_LOG_LEVEL) setPath(out, ['logging', 'level'], env.NEMS_GATEWAY_LOG_LEVEL);
+  if (env.NEMS_GATEWAY_DATA_DIR) setPath(out, ['core', 'dataDir'], resolve(env.NEMS_GATEWAY_DATA_DIR));
+  if (env.NEMS_GATEWAY_UPSTREAM_URL) {
+    setPath(out, ['upstream', 'url'], env.NEMS_GATEWAY_UPSTREAM_URL);
+    setPath(out, ['upstream', 'kind'], 'http');
+  }
+  if (problems.length) throw new ConfigError(file, problems);
+  return out;
+}
+
+function resolvePaths(config: Config, base: string): Config {
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const absOpt = (p: string | undefined): string | undefined => (p === undefined ? undefined : abs(p));
+  const tls = config.server.tls;
+  const upstreamTls = config.upstream.tls;
+  const fhir = config.pds.fhir;
+  return {
+    ...config,
+    server: { ...config.server, tls: { ...tls, cert: abs(tls.cert), key: abs(tls.key), ca: abs(tls.ca), crl: absOpt(tls.crl) } },
+    registry: { ...config.registry, path: abs(config.registry.path) },
+    upstream: upstreamTls
+      ? { ...config.upstream, tls: { ...upstreamTls, ca: absOpt(upstreamTls.ca), cert: absOpt(upstreamTls.cert), key: absOpt(upstreamTls.key) } }
+      : config.upstream,
+    pds: {
+      ...config.pds,
+      local: { path: abs(config.pds.local.path) },
+      fhir: fhir && fhir.auth.kind === 'application-restricted'
+        ? { ...fhir, auth: { ...fhir.auth, privateKeyPath: abs(fhir.auth.privateKeyPath) } }
+        : fhir,
+    },
+    nems: {
+      ...config.nems,
+      jwt: { ...config.nems.jwt, signed: { ...config.nems.jwt.signed, keys: config.nems.jwt.signed.keys.map((k) => ({ ...k, path: abs(k.path) })) } },
+    },
+    core: { ...config.core, dataDir: abs(config.core.dataDir) },
+  };
+}
