@@ -1,6 +1,6 @@
 // Spine-shaped OperationOutcome (spec digest §3.1) rendered as FHIR STU3 XML or JSON.
 // Rendering never throws: every input is a catalogue code plus gateway-written diagnostics.
-import { SPINE_CODES, SPINE_CODE_SYSTEM, SPINE_OO_PROFILE, type SpineCode } from './errors.js';
+import { SPINE_CODES, SPINE_CODE_SYSTEM, SPINE_OO_PROFILE, type IssueSeverity, type SpineCode } from './errors.js';
 
 export type FhirFormat = 'xml' | 'json';
 
@@ -8,6 +8,9 @@ export interface OutcomeIssue {
   code: SpineCode;
   /** Human-readable detail written by the gateway. Never a claim value, NHS number or library message. */
   diagnostics?: string;
+  /** Overrides the catalogue's severity/issue type, e.g. NO_LONGER_SUPPORTED as a warning on a 202 (§2.6). */
+  severity?: IssueSeverity;
+  issueType?: string;
 }
 
 export const XML_CONTENT_TYPE = 'application/xml+fhir;charset=utf-8';
@@ -29,8 +32,8 @@ function renderJson(id: string, issues: readonly OutcomeIssue[]): string {
     issue: issues.map((issue) => {
       const entry = SPINE_CODES[issue.code];
       return {
-        severity: entry.severity,
-        code: entry.issueType,
+        severity: issue.severity ?? entry.severity,
+        code: issue.issueType ?? entry.issueType,
         details: { coding: [{ system: SPINE_CODE_SYSTEM, code: issue.code, display: entry.display }] },
         ...(issue.diagnostics ? { diagnostics: issue.diagnostics } : {}),
       };
@@ -48,8 +51,8 @@ function renderXml(id: string, issues: readonly OutcomeIssue[]): string {
     const entry = SPINE_CODES[issue.code];
     parts.push(
       '<issue>',
-      `<severity value="${entry.severity}"/>`,
-      `<code value="${entry.issueType}"/>`,
+      `<severity value="${issue.severity ?? entry.severity}"/>`,
+      `<code value="${escapeXmlAttribute(issue.issueType ?? entry.issueType)}"/>`,
       '<details><coding>',
       `<system value="${SPINE_CODE_SYSTEM}"/>`,
       `<code value="${issue.code}"/>`,

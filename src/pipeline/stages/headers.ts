@@ -1,0 +1,130 @@
+// Headers stage: the Spine headers every NEMS request carries (spec digest §1.3, §2.1, §3.3) and the ASID
+// checks against the endpoint the client certificate resolved to (§5).
+//
+// Decisions:
+// - fromASID, toASID, InteractionID and Authorization must each appear exactly once (names case-insensitive,
+//   counted on the raw headers because Node silently keeps the first Authorization and joins the others).
+//   Missing, repeated or malformed → 400 MISSING_OR_INVALID_HEADER naming the header, never its value.
+// - The Authorization scheme must be written `Bearer` exactly. RFC 7235 makes schemes case-insensitive, but
+//   every Spine example writes `Bearer` and issue 3 asks for `bearer` to be refused (BEARER_SCHEME).
+// - An InteractionID of another operation, or one the gateway does not know → 400 MISSING_OR_INVALID_HEADER
+//   (Spine Core: "InteractionID ≠ request", §3.2).
+// - fromASID not registered for the certificate's endpoint, toASID not the configured NEMS ASID, or the ASID
+//   not registered for the InteractionID → 403 ASID_CHECK_FAILED ("sender or receiver ASID is not
+//   authorised for this interaction", §3.2). All 400 checks run before any 403 check.
+// - Legacy publish InteractionIDs (§2.1 history, §9.22) are accepted only with
+//   `nems.acceptLegacyPublishInteractionIds`; ctx.interactionId then holds the current form, which is also
+//   what the ASID registration is checked against.
+import type { Config } from '../../config/schema.js';
+import { PUBLISHABLE_EVENT_TYPES, type NemsEventType } from '../../fhir/events.js';
+import { publishInteractionId, type Route } from '../routes.js';
+import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
+
+/** The Authorization scheme, compared case-sensitively (see above). */
+export const BEARER_SCHEME = 'Bearer';
+
+const ASID_PATTERN = /^\d{12}$/;
+
+/** Header names as the NEMS pages write them, for diagnostics. */
+const REQUIRED_HEADERS = ['fromASID', 'toASID', 'InteractionID', 'Authorization'] as const;
+type RequiredHeader = (typeof REQUIRED_HEADERS)[number];
+
+const PUBLISH_PREFIX = 'urn:nhs:names:services:events:';
+
+/** Current publish InteractionIDs (`…events:Vaccinations.Write`) → event type. */
+const CURRENT_PUBLISH_IDS: ReadonlyMap<string, NemsEventType> = new Map(
+  PUBLISHABLE_EVENT_TYPES.map((e) => [publishInteractionId(e.publishInteractionCode!), e]),
+);
+
+/**
+ * Pre-2020 publish forms (§2.1 history): the event code (`vaccinations-1.Write`), and the spring-2019
+ * `.write:1` / `.write:2` suffixes on either the event code or the publish code.
+ */
+const LEGACY_PUBLISH_IDS: ReadonlyMap<string, NemsEventType> = new Map(
+  PUBLISHABLE_EVENT_TYPES.flatMap((e) => {
+    const ids: [string, NemsEventType][] = [[`${PUBLISH_PREFIX}${e.code}.Write`, e]];
+    for (const name of [e.code, e.publishInteractionCode!]) {
+      ids.push([`${PUBLISH_PREFIX}${name}.write:1`, e], [`${PUBLISH_PREFIX}${name}.write:2`, e]);
+    }
+    return ids;
+  }),
+);
+
+/** Values of one header in the raw name/value list (name compared case-insensitively). */
+function rawHeaderValues(rawHeaders: readonly string[], lowerName: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === lowerName) values.push(rawHeaders[i + 1]!);
+  }
+  return values;
+}
+
+interface ResolvedInteraction {
+  /** The current-form InteractionID. */
+  readonly interactionId: string;
+  readonly publishEventType?: NemsEventType;
+}
+
+function resolveInteraction(route: Route, sent: string, acceptLegacy: boolean): ResolvedInteraction | undefined {
+  if (route.interactionId !== undefined) return sent === route.interactionId ? { interactionId: sent } : undefined;
+  const current = CURRENT_PUBLISH_IDS.get(sent);
+  if (current) return { interactionId: sent, publishEventType: current };
+  const legacy = acceptLegacy ? LEGACY_PUBLISH_IDS.get(sent) : undefined;
+  if (legacy) return { interactionId: publishInteractionId(legacy.publishInteractionCode!), publishEventType: legacy };
+  return undefined;
+}
+
+function invalid(header: RequiredHeader, problem: string): StageResult {
+  return reject('MISSING_OR_INVALID_HEADER', `The ${header} header ${problem}`);
+}
+
+export function createHeadersStage(config: Config): Stage {
+  const nemsAsid = config.nems.toAsid;
+  const acceptLegacy = config.nems.acceptLegacyPublishInteractionIds;
+  return {
+    name: 'headers',
+    run(ctx: RequestContext): StageResult {
+      const route = ctx.route;
+      if (!route) return reject('INTERNAL_SERVER_ERROR', 'The headers stage ran before the route stage');
+
+      const values = {} as Record<RequiredHeader, string>;
+      for (const header of REQUIRED_HEADERS) {
+        const found = rawHeaderValues(ctx.rawHeaders, header.toLowerCase());
+        if (found.length === 0) return invalid(header, 'must be supplied');
+        if (found.length > 1) return invalid(header, 'must be supplied exactly once');
+        values[header] = found[0]!.trim();
+      }
+
+      if (!ASID_PATTERN.test(values.fromASID)) return invalid('fromASID', 'must be a 12-digit ASID');
+      if (!ASID_PATTERN.test(values.toASID)) return invalid('toASID', 'must be a 12-digit ASID');
+
+      const authorization = values.Authorization;
+      const space = authorization.indexOf(' ');
+      const scheme = space < 0 ? authorization : authorization.slice(0, space);
+      const token = space < 0 ? '' : authorization.slice(space + 1);
+      if (scheme !== BEARER_SCHEME) return invalid('Authorization', `must use the ${BEARER_SCHEME} scheme, written exactly so`);
+      if (token === '' || /\s/.test(token)) return invalid('Authorization', 'must carry one bearer token');
+
+      const interaction = resolveInteraction(route, values.InteractionID, acceptLegacy);
+      if (!interaction) return invalid('InteractionID', 'does not name the requested NEMS operation');
+
+      const registration = ctx.endpoint.asids.get(values.fromASID);
+      if (!registration) {
+        return reject('ASID_CHECK_FAILED', "The fromASID header is not an ASID registered for the client certificate's endpoint");
+      }
+      if (values.toASID !== nemsAsid) return reject('ASID_CHECK_FAILED', 'The toASID header is not the NEMS ASID');
+      const sentId = values.InteractionID;
+      if (!registration.interactions.includes(interaction.interactionId) && !registration.interactions.includes(sentId)) {
+        return reject('ASID_CHECK_FAILED', 'The fromASID is not registered for the InteractionID');
+      }
+
+      ctx.fromAsid = values.fromASID;
+      ctx.asidRegistration = registration;
+      ctx.interactionId = interaction.interactionId;
+      if (interaction.publishEventType) ctx.publishEventType = interaction.publishEventType;
+      ctx.audit['fromAsid'] = values.fromASID;
+      if (interaction.interactionId !== sentId) ctx.audit['legacyInteractionId'] = true;
+      return PASS;
+    },
+  };
+}

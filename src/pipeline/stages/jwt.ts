@@ -1,0 +1,372 @@
+// JWT stage: the Spine Core bearer token (spec digest §4) checked against the route and the headers stage's
+// findings (fromASID, its registration). Every failure is 400 MISSING_OR_INVALID_HEADER naming the claim, never
+// its value (§3.3), except a bad requesting_patient NHS number (400 INVALID_NHS_NUMBER).
+//
+// Order: size cap → three base64url sections → header `alg` → decode (unsigned) or verify (signed) with jose →
+// claim shapes → mandatory claims → claim values. Decisions where the sources leave room (§9):
+// - `alg: none` is taken only for operations in `nems.jwt.unsignedOperations`, and only with an empty signature.
+//   Any other alg needs `nems.jwt.signed.enabled` and one of `signed.algorithms`; HS* is always refused (a shared
+//   secret cannot identify one client). A failed signed check never falls back to the unsigned path.
+// - JWKS that cannot be fetched → 503 SERVICE_UNAVAILABLE: the gateway failed closed, not the client.
+// - `scope` is read as an RFC 6749 space-separated list that must hold exactly one distinct scope, the route's:
+//   NEMS fixes one scope per operation (§4.4) and the issue asks for "exactly", so extra scopes are refused.
+// - `reason_for_request`: required when `requireReasonForRequest`; whenever present it must be one of
+//   `allowedReasonsForRequest` (so the list stays meaningful when the claim is optional).
+// - `requesting_system` must use the pipe form `…/accredited-system|<ASID>` every example uses (§9.5).
+// - `requesting_patient` takes `http://fhir.nhs.net/Id/nhs-number|` (Spine Core) and the current
+//   `https://fhir.nhs.uk/Id/nhs-number|` (§9.7: unknown which NEMS takes; the number itself is checked either way).
+// - Both organisation spellings present with different values is refused in every `organisationClaim` mode.
+// - Object-valued requesting_* / requested_* claims (GP Connect style, §4.5) are refused.
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  UnsecuredJWT,
+  createRemoteJWKSet,
+  customFetch,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
+} from 'jose';
+import type { Config } from '../../config/schema.js';
+import { ACCREDITED_SYSTEM, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../../fhir/events.js';
+import { nhsNumberProblem } from '../../fhir/nhs-number.js';
+import type { NemsOperation } from '../routes.js';
+import { PASS, reject, type RequestContext, type SpineClaims, type Stage, type StageResult } from '../types.js';
+
+/** Same scheme rule as the headers stage; re-checked so this stage is safe on its own. */
+const BEARER_PREFIX = 'Bearer ';
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const ASID_PATTERN = /^\d{12}$/;
+const ODS_PATTERN = /^[A-Za-z0-9]{1,9}$/;
+const JWKS_TIMEOUT_MS = 3_000;
+const JWKS_MAX_BYTES = 256 * 1024;
+
+const MANDATORY_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat'] as const;
+/** Claim names that may appear in diagnostics when jose reports them; anything else is reported generically. */
+const NAMEABLE_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'typ']);
+
+type Failure = { readonly ok: false; readonly result: StageResult };
+type Ok<T> = { readonly ok: true; readonly value: T };
+
+function invalidHeader(diagnostics: string): Failure {
+  return { ok: false, result: reject('MISSING_OR_INVALID_HEADER', diagnostics) };
+}
+const missingClaim = (claim: string): Failure => invalidHeader(`The mandatory claim ${claim} is missing from the JWT`);
+const invalidClaim = (claim: string, problem = 'is invalid'): Failure => invalidHeader(`The JWT claim ${claim} ${problem}`);
+
+interface LocalKey {
+  readonly key: KeyObject;
+  readonly alg: string;
+  readonly kid?: string;
+}
+
+/** Reads the configured PEM keys once, at start-up; a bad file is a configuration error. */
+function loadLocalKeys(config: Config): LocalKey[] {
+  return config.nems.jwt.signed.keys.map((entry, i) => {
+    let key: KeyObject;
+    try {
+      key = createPublicKey(readFileSync(entry.path, 'utf8'));
+    } catch {
+      throw new Error(`nems.jwt.signed.keys[${i}].path: not a readable PEM public key or certificate`);
+    }
+    return { key, alg: entry.alg, ...(entry.kid !== undefined ? { kid: entry.kid } : {}) };
+  });
+}
+
+/** fetch for the JWKS that refuses bodies larger than JWKS_MAX_BYTES before jose parses them. */
+async function cappedFetch(url: string, init: RequestInit): Promise<Response> {
+  const response = await fetch(url, init);
+  const reader = response.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > JWKS_MAX_BYTES) {
+      await reader.cancel();
+      throw new Error('JWKS response too large');
+    }
+    chunks.push(value);
+  }
+  return new Response(Buffer.concat(chunks), { status: response.status, headers: response.headers });
+}
+
+type VerifyOutcome = Ok<JWTPayload> | Failure;
+type Decoded = Ok<{ readonly payload: JWTPayload; readonly signed: boolean }>;
+
+/** Maps a jose error to a rejection that names at most a claim, never a value or the library message. */
+function fromJoseError(error: unknown, remote = false): Failure {
+  if (error instanceof joseErrors.JWTExpired) return invalidClaim('exp', 'shows the token has expired');
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    return NAMEABLE_CLAIMS.has(error.claim) ? invalidClaim(error.claim) : invalidHeader('The JWT claims are invalid');
+  }
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return keysUnavailable();
+  // jose raises the generic error for a JWKS endpoint that answers non-200 or non-JSON.
+  if (remote && error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC') return keysUnavailable();
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return invalidHeader('The Authorization header JWT signature could not be verified');
+  }
+  if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return invalidHeader('The Authorization header JWT is not signed by a configured key');
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported) {
+    return invalidHeader('The JWT header alg is not accepted');
+  }
+  if (error instanceof joseErrors.JOSEError || !remote) return invalidHeader('The Authorization header JWT is not well formed');
+  // Network failures while fetching the JWKS surface as plain errors.
+  return keysUnavailable();
+}
+
+function keysUnavailable(): Failure {
+  return { ok: false, result: reject('SERVICE_UNAVAILABLE', 'The JWT signing keys could not be fetched') };
+}
+
+export function createJwtStage(config: Config): Stage {
+  const jwt = config.nems.jwt;
+  const unsignedOperations: ReadonlySet<NemsOperation> = new Set(jwt.unsignedOperations);
+  const skew = jwt.clockSkewSeconds;
+  const localKeys = jwt.signed.enabled ? loadLocalKeys(config) : [];
+  const remoteKeys =
+    jwt.signed.enabled && jwt.signed.jwksUrl
+      ? createRemoteJWKSet(new URL(jwt.signed.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, [customFetch]: cappedFetch })
+      : undefined;
+  const signedAlgorithms = jwt.signed.algorithms.filter((alg) => !/^HS/i.test(alg) && alg !== 'none');
+
+  /** Signed path: local keys matching alg (and kid when given) first, then the JWKS. Never the unsigned path. */
+  async function verifySigned(token: string, header: ProtectedHeaderParameters, now: number): Promise<VerifyOutcome> {
+    const options = { algorithms: signedAlgorithms, currentDate: new Date(now), clockTolerance: skew };
+    const candidates = localKeys.filter((k) => k.alg === header.alg && (header.kid === undefined || k.kid === header.kid));
+    let failure: Failure | undefined;
+    for (const candidate of candidates) {
+      try {
+        return { ok: true, value: (await jwtVerify(token, candidate.key, options)).payload };
+      } catch (error) {
+        failure = fromJoseError(error);
+        // Only a signature mismatch is worth trying the next key for; a claim failure is final.
+        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) return failure;
+      }
+    }
+    if (remoteKeys) {
+      try {
+        return { ok: true, value: (await jwtVerify(token, remoteKeys, options)).payload };
+      } catch (error) {
+        return fromJoseError(error, true);
+      }
+    }
+    return failure ?? invalidHeader('The Authorization header JWT is not signed by a configured key');
+  }
+
+  /** The unsigned path is synchronous (the hot path); only signed verification awaits. */
+  function decode(token: string, operation: NemsOperation, now: number): Decoded | Failure | Promise<Decoded | Failure> {
+    let header: ProtectedHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return invalidHeader('The JWT header is not valid');
+    }
+    const alg = header.alg;
+    if (typeof alg !== 'string' || alg === '') return invalidHeader('The JWT header alg is missing');
+    if (/^HS/i.test(alg)) return invalidHeader('The JWT header alg is not accepted: symmetric algorithms are refused');
+    if (alg === 'none') {
+      if (!token.endsWith('.')) return invalidHeader('The JWT header alg is none but the token carries a signature');
+      if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
+      try {
+        const { payload } = UnsecuredJWT.decode(token, { currentDate: new Date(now), clockTolerance: skew });
+        return { ok: true, value: { payload, signed: false } };
+      } catch (error) {
+        return fromJoseError(error);
+      }
+    }
+    if (!jwt.signed.enabled) return invalidHeader('The JWT header alg is not accepted: only unsigned Spine tokens are taken');
+    if (!signedAlgorithms.includes(alg)) return invalidHeader('The JWT header alg is not accepted');
+    if (token.endsWith('.')) return invalidHeader('The JWT signature is missing');
+    return verifySigned(token, header, now).then((verified) =>
+      verified.ok ? { ok: true, value: { payload: verified.value, signed: true } } : verified,
+    );
+  }
+
+  function accept(ctx: RequestContext, decoded: Decoded | Failure): StageResult {
+    if (!decoded.ok) return decoded.result;
+    const { payload, signed } = decoded.value;
+    const checked = checkClaims(payload, {
+      config,
+      routeScope: ctx.route!.scope,
+      fromAsid: ctx.fromAsid!,
+      odsCodes: ctx.asidRegistration!.odsCodes,
+      nowSeconds: Math.floor(ctx.receivedAt / 1000),
+      signed,
+    });
+    if (!checked.ok) return checked.result;
+    ctx.claims = checked.value;
+    if (checked.value.requestingPatientNhsNumber !== undefined) {
+      ctx.nhsNumbers.push({
+        value: checked.value.requestingPatientNhsNumber,
+        source: 'jwt-requesting-patient',
+        element: 'Authorization JWT requesting_patient',
+      });
+    }
+    ctx.audit['jwtSigned'] = signed;
+    return PASS;
+  }
+
+  return {
+    name: 'jwt',
+    run(ctx: RequestContext): StageResult | Promise<StageResult> {
+      if (!ctx.route || !ctx.fromAsid || !ctx.asidRegistration) {
+        return reject('INTERNAL_SERVER_ERROR', 'The jwt stage ran before the route and headers stages');
+      }
+      const authorization = ctx.headers.authorization;
+      if (typeof authorization !== 'string' || !authorization.startsWith(BEARER_PREFIX)) {
+        return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header must be supplied');
+      }
+      const token = authorization.slice(BEARER_PREFIX.length).trim();
+      // Cap before any decoding: the token is attacker-controlled.
+      if (Buffer.byteLength(token, 'utf8') > jwt.maxTokenBytes) {
+        return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header JWT exceeds the maximum size');
+      }
+      if (!JWT_SHAPE.test(token)) {
+        return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header JWT must have the 3 sections');
+      }
+      const decoded = decode(token, ctx.route.operation, ctx.receivedAt);
+      return decoded instanceof Promise ? decoded.then((d) => accept(ctx, d)) : accept(ctx, decoded);
+    },
+  };
+}
+
+interface ClaimContext {
+  readonly config: Config;
+  readonly routeScope: string;
+  readonly fromAsid: string;
+  readonly odsCodes: readonly string[];
+  readonly nowSeconds: number;
+  readonly signed: boolean;
+}
+
+const ORGANISATION_SPELLINGS = ['requesting_organisation', 'requesting_organization'] as const;
+
+/** `<system>|<value>` with the given system; the value, or undefined when the shape is wrong. */
+function identifierValue(claim: unknown, systems: readonly string[]): string | undefined {
+  if (typeof claim !== 'string') return undefined;
+  const bar = claim.indexOf('|');
+  if (bar < 0 || !systems.includes(claim.slice(0, bar))) return undefined;
+  return claim.slice(bar + 1);
+}
+
+function has(payload: JWTPayload, claim: string): boolean {
+  return Object.prototype.hasOwnProperty.call(payload, claim) && payload[claim] !== undefined && payload[claim] !== null;
+}
+
+/** Every Spine Core claim rule of §4.2–4.4, in a fixed order so the first problem is always the same one. */
+export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaims> | Failure {
+  const rules = c.config.nems.jwt;
+
+  // GP Connect-style resource claims (§4.5): a client built for another API.
+  for (const [name, value] of Object.entries(payload)) {
+    if ((name.startsWith('requesting_') || name.startsWith('requested_')) && value !== null && typeof value === 'object') {
+      return invalidClaim(name, 'must be a Spine Core identifier string, not a FHIR resource');
+    }
+  }
+
+  for (const claim of MANDATORY_CLAIMS) if (!has(payload, claim)) return missingClaim(claim);
+  if (rules.requireReasonForRequest && !has(payload, 'reason_for_request')) return missingClaim('reason_for_request');
+  if (!has(payload, 'scope')) return missingClaim('scope');
+  if (!has(payload, 'requesting_system')) return missingClaim('requesting_system');
+  const organisationClaims: readonly string[] =
+    rules.organisationClaim === 'either' ? ORGANISATION_SPELLINGS : [rules.organisationClaim];
+  const presentOrganisations = organisationClaims.filter((name) => has(payload, name));
+  if (presentOrganisations.length === 0) {
+    return missingClaim(rules.organisationClaim === 'either' ? 'requesting_organisation' : rules.organisationClaim);
+  }
+
+  const { iss, sub, aud, exp, iat } = payload;
+  if (typeof iss !== 'string' || iss.trim() === '') return invalidClaim('iss');
+  if (c.signed && rules.signed.issuers.length > 0 && !rules.signed.issuers.includes(iss)) {
+    return invalidClaim('iss', 'is not a configured issuer');
+  }
+  if (typeof sub !== 'string' || sub === '') return invalidClaim('sub');
+
+  if (!Number.isSafeInteger(exp)) return invalidClaim('exp', 'must be an integer number of seconds');
+  if (!Number.isSafeInteger(iat)) return invalidClaim('iat', 'must be an integer number of seconds');
+  const expSeconds = exp as number;
+  const iatSeconds = iat as number;
+  if (expSeconds <= c.nowSeconds - rules.clockSkewSeconds) return invalidClaim('exp', 'shows the token has expired');
+  if (iatSeconds > c.nowSeconds + rules.clockSkewSeconds) return invalidClaim('iat', 'is in the future');
+  if (expSeconds <= iatSeconds) return invalidClaim('exp', 'must be after iat');
+  if (expSeconds - iatSeconds > rules.maxLifetimeSeconds) {
+    return invalidClaim('exp', 'gives the token a lifetime longer than allowed');
+  }
+
+  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
+  if (!audiences || audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === '')) {
+    return invalidClaim('aud');
+  }
+  if (rules.audiences.length > 0 && !audiences.some((a) => rules.audiences.includes(a))) {
+    return invalidClaim('aud', 'is not an accepted audience');
+  }
+
+  if (has(payload, 'reason_for_request')) {
+    const reason = payload['reason_for_request'];
+    if (typeof reason !== 'string' || !rules.allowedReasonsForRequest.includes(reason)) {
+      return invalidClaim('reason_for_request', 'is not an accepted reason');
+    }
+  }
+
+  const scope = payload['scope'];
+  if (typeof scope !== 'string') return invalidClaim('scope');
+  const scopes = new Set(scope.split(' ').filter((s) => s !== ''));
+  if (scopes.size !== 1 || !scopes.has(c.routeScope)) {
+    return invalidClaim('scope', `must be exactly ${c.routeScope} for this operation`);
+  }
+
+  const requestingSystem = payload['requesting_system'] as unknown;
+  const asid = identifierValue(requestingSystem, [ACCREDITED_SYSTEM]);
+  if (asid === undefined || !ASID_PATTERN.test(asid)) return invalidClaim('requesting_system', 'is not well formed');
+  if (asid !== c.fromAsid) return invalidClaim('requesting_system', 'does not match the fromASID header');
+
+  const organisations = presentOrganisations.map((name) => payload[name] as unknown);
+  if (organisations.length > 1 && organisations[0] !== organisations[1]) {
+    return invalidClaim('requesting_organisation', 'is given in both spellings with different values');
+  }
+  const organisationName = presentOrganisations[0]!;
+  const ods = identifierValue(organisations[0], [ODS_ORGANIZATION_SYSTEM]);
+  if (ods === undefined || !ODS_PATTERN.test(ods)) return invalidClaim(organisationName, 'is not well formed');
+  if (!c.odsCodes.includes(ods)) return invalidClaim(organisationName, 'is not associated with the requesting_system ASID');
+
+  let requestingUser: string | undefined;
+  if (has(payload, 'requesting_user')) {
+    const user = payload['requesting_user'];
+    if (typeof user !== 'string' || !/^[^|\s]+\|[^|]+$/.test(user)) return invalidClaim('requesting_user', 'is not well formed');
+    requestingUser = user;
+  }
+  if (sub !== (requestingUser ?? requestingSystem)) {
+    return invalidClaim('sub', requestingUser !== undefined ? 'must equal requesting_user' : 'must equal requesting_system');
+  }
+
+  let patient: string | undefined;
+  if (has(payload, 'requesting_patient')) {
+    patient = identifierValue(payload['requesting_patient'], [LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM]);
+    if (patient === undefined) return invalidClaim('requesting_patient', 'is not an NHS number identifier');
+    if (nhsNumberProblem(patient, c.config.nems.rejectRepeatedDigitNhsNumbers) !== undefined) {
+      return { ok: false, result: reject('INVALID_NHS_NUMBER', 'The JWT claim requesting_patient does not hold a valid NHS number') };
+    }
+  }
+
+  return {
+    ok: true,
+    value: {
+      iss,
+      sub,
+      requestingSystemAsid: asid,
+      requestingOrganisationOds: ods,
+      ...(requestingUser !== undefined ? { requestingUser } : {}),
+      ...(patient !== undefined ? { requestingPatientNhsNumber: patient } : {}),
+      scope: c.routeScope,
+      exp: expSeconds,
+      iat: iatSeconds,
+      signed: c.signed,
+    },
+  };
+}

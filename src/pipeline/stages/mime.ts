@@ -1,0 +1,136 @@
+// MIME stage: Content-Type, Accept and `_format` against the FHIR types NEMS takes (spec digest §7, the list
+// lives in fhir/mime.ts). Accepted spellings go upstream as sent unless `nems.canonicaliseMime`; a missing
+// type, `*/*` or a wildcard-only match goes upstream as the explicit NEMS default.
+//
+// Decisions:
+// - Unsupported or malformed Content-Type, a charset other than utf-8, a parameter other than charset, or
+//   Content-Type given twice → 415 UNSUPPORTED_MEDIA_TYPE; JSON on publish → 415 (§2.1: XML only).
+// - Accept that allows none of the route's types (q=0 excludes) → 406 NOT_ACCEPTABLE; so does a `_format`
+//   naming no FHIR format, or JSON on publish. `_format` given twice → 400 BAD_REQUEST (ambiguous request).
+// - `_format` wins over Accept (§7). The forwarded Accept is then the client's own when it names the same
+//   format explicitly, else the type `_format` implies, so NEMS never sees the two disagree.
+// - No Accept and no `_format` → the XML default (§7: NEMS's rule over Spine Core's JSON default, §9.12), even
+//   for a JSON request body.
+// - Read and delete carry no body: their Content-Type is ignored (and forwarded untouched) unless the request
+//   declares a body (Content-Length > 0 or any Transfer-Encoding), in which case it is checked like any body's.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Config } from '../../config/schema.js';
+import {
+  DEFAULT_FHIR_MIME_TYPE,
+  defaultMimeTypeFor,
+  matchFhirMimeType,
+  negotiateAccept,
+  parseFormatParameter,
+  type FhirMimeType,
+  type MimeFamily,
+} from '../../fhir/mime.js';
+import type { FhirFormat } from '../../fhir/operation-outcome.js';
+import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
+
+function declaresBody(headers: IncomingHttpHeaders): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length.trim() !== '0';
+}
+
+function contentTypeValues(rawHeaders: readonly string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === 'content-type') values.push(rawHeaders[i + 1]!);
+  }
+  return values;
+}
+
+type Decided<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly result: StageResult };
+
+interface ContentTypeDecision {
+  readonly forward: string;
+  readonly format: FhirFormat;
+}
+
+interface AcceptDecision {
+  readonly forward: string;
+  readonly format: FhirFormat;
+}
+
+export function createMimeStage(config: Config): Stage {
+  const canonicalise = config.nems.canonicaliseMime;
+  const spell = (sent: string, type: FhirMimeType): string => (canonicalise ? type.spelling : sent);
+
+  function decideContentType(ctx: RequestContext, family: MimeFamily): Decided<ContentTypeDecision> {
+    const values = contentTypeValues(ctx.rawHeaders);
+    if (values.length > 1) {
+      return { ok: false, result: reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Type header must be supplied at most once') };
+    }
+    const sent = values[0]?.trim();
+    if (sent === undefined || sent === '') return { ok: true, value: { forward: DEFAULT_FHIR_MIME_TYPE, format: 'xml' } };
+    const type = matchFhirMimeType(sent, 'fhir');
+    if (!type) {
+      return { ok: false, result: reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Type header is not a supported FHIR media type') };
+    }
+    if (family === 'fhir-xml' && type.format !== 'xml') {
+      return { ok: false, result: reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Type header must be an XML FHIR media type for publish') };
+    }
+    return { ok: true, value: { forward: spell(sent, type), format: type.format } };
+  }
+
+  function decideAccept(ctx: RequestContext, family: MimeFamily): Decided<AcceptDecision> {
+    const sentAccept = ctx.headers.accept?.trim();
+    const negotiated = sentAccept ? negotiateAccept(sentAccept, family) : undefined;
+    const formats = ctx.query.getAll('_format');
+    if (formats.length > 1) return { ok: false, result: reject('BAD_REQUEST', 'The _format parameter must be supplied at most once') };
+
+    if (formats.length === 1) {
+      const requested = parseFormatParameter(formats[0]!);
+      if (!requested) return { ok: false, result: reject('NOT_ACCEPTABLE', 'The _format parameter is not a supported FHIR format') };
+      if (family === 'fhir-xml' && requested.format !== 'xml') {
+        return { ok: false, result: reject('NOT_ACCEPTABLE', 'The _format parameter must be an XML format for publish') };
+      }
+      if (sentAccept && negotiated?.ok && negotiated.explicit && negotiated.type.format === requested.format) {
+        return { ok: true, value: { forward: spell(sentAccept, negotiated.type), format: requested.format } };
+      }
+      const forward = requested.fhirType ? requested.fhirType.spelling : defaultMimeTypeFor(requested.format);
+      return { ok: true, value: { forward, format: requested.format } };
+    }
+
+    if (!sentAccept || !negotiated) return { ok: true, value: { forward: DEFAULT_FHIR_MIME_TYPE, format: 'xml' } };
+    if (!negotiated.ok) {
+      return { ok: false, result: reject('NOT_ACCEPTABLE', 'The Accept header allows no supported FHIR media type') };
+    }
+    // A wildcard-only match is made explicit so NEMS never picks for itself (Spine Core's default is JSON).
+    const forward = negotiated.explicit ? spell(sentAccept, negotiated.type) : negotiated.type.spelling;
+    return { ok: true, value: { forward, format: negotiated.type.format } };
+  }
+
+  return {
+    name: 'mime',
+    run(ctx: RequestContext): StageResult {
+      const route = ctx.route;
+      if (!route) return reject('INTERNAL_SERVER_ERROR', 'The mime stage ran before the route stage');
+
+      let contentType: ContentTypeDecision | undefined;
+      if (route.hasBody || declaresBody(ctx.headers)) {
+        const decided = decideContentType(ctx, route.mime);
+        if (!decided.ok) return decided.result;
+        contentType = decided.value;
+      }
+      const accept = decideAccept(ctx, route.mime);
+      if (!accept.ok) return accept.result;
+
+      ctx.mime = {
+        ...(contentType ? { forwardContentType: contentType.forward, requestFormat: contentType.format } : {}),
+        forwardAccept: accept.value.forward,
+        responseFormat: accept.value.format,
+      };
+      if (contentType && contentType.forward !== ctx.headers['content-type']) {
+        ctx.forwardHeaders['content-type'] = contentType.forward;
+        ctx.audit['contentTypeRewritten'] = true;
+      }
+      if (accept.value.forward !== ctx.headers.accept) {
+        ctx.forwardHeaders['accept'] = accept.value.forward;
+        ctx.audit['acceptRewritten'] = true;
+      }
+      return PASS;
+    },
+  };
+}

@@ -1,0 +1,303 @@
+// The jwt stage beyond the policy table: signed tokens (local PEM keys and JWKS), the never-fall-back rule, and
+// each configurable claim rule (spec digest §4, §9.4, §9.19).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintSpineJwt, type MintSpineJwtOptions } from '../../src/cli/jwt.js';
+import { createJwtStage } from '../../src/pipeline/stages/jwt.js';
+import type { NemsOperation } from '../../src/pipeline/routes.js';
+import { CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, EXAMPLE_IDENTITIES, FIXTURE_NHS_NUMBER, type ExampleEndpointName } from '../helpers/endpoints.js';
+import { decodePayload, encodeJwt, POLICY_NOW, type PolicyCase } from './policy-cases.js';
+import { contextFor, headStages, policyConfig, runStages } from './policy-runner.js';
+
+const OPS: Readonly<Record<NemsOperation, { method: string; path: string; interactionId: string; scope: string }>> = {
+  create: { method: 'POST', path: '/STU3/Subscription', interactionId: 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiPost', scope: 'patient/Subscription.write' },
+  read: { method: 'GET', path: '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c', interactionId: 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiGet', scope: 'patient/Subscription.read' },
+  delete: { method: 'DELETE', path: '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c', interactionId: 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiDelete', scope: 'patient/Subscription.write' },
+  publish: { method: 'POST', path: '/STU3/Events/1/$process-message', interactionId: 'urn:nhs:names:services:events:Vaccinations.Write', scope: 'patient/Bundle.write' },
+};
+
+function requestWith(token: string, op: NemsOperation = 'read', endpoint: ExampleEndpointName = 'child-health'): PolicyCase {
+  return {
+    name: 'jwt unit',
+    endpoint,
+    method: OPS[op].method,
+    path: OPS[op].path,
+    headers: [
+      ['fromASID', EXAMPLE_IDENTITIES[endpoint].asid],
+      ['toASID', '200000000306'],
+      ['InteractionID', OPS[op].interactionId],
+      ['Authorization', `Bearer ${token}`],
+      ...(op === 'create' || op === 'publish' ? ([['Content-Type', 'application/fhir+xml']] as const) : []),
+    ],
+    expect: 'pass',
+  };
+}
+
+function unsigned(op: NemsOperation = 'read', extra: Partial<MintSpineJwtOptions> = {}): string {
+  return mintSpineJwt({ asid: CHILD_HEALTH_ASID, ods: CHILD_HEALTH_ODS, scope: OPS[op].scope, now: POLICY_NOW, ...extra });
+}
+
+function claimsFor(op: NemsOperation = 'read', extra: Partial<MintSpineJwtOptions> = {}): JWTPayload {
+  return decodePayload(unsigned(op, extra)) as JWTPayload;
+}
+
+async function run(config: ReturnType<typeof policyConfig>, token: string, op: NemsOperation = 'read', endpoint: ExampleEndpointName = 'child-health') {
+  const ctx = contextFor(requestWith(token, op, endpoint), POLICY_NOW);
+  const outcome = await runStages(headStages(config), ctx);
+  return { outcome, ctx, summary: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}` };
+}
+
+let dir: string;
+let rsaPrivate: CryptoKey;
+let otherRsaPrivate: CryptoKey;
+let ecPrivate: CryptoKey;
+let rsaKeyPath: string;
+let ecKeyPath: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'nems-jwt-'));
+  const rsa = await generateKeyPair('RS256', { extractable: true });
+  const other = await generateKeyPair('RS256', { extractable: true });
+  const ec = await generateKeyPair('ES256', { extractable: true });
+  rsaPrivate = rsa.privateKey;
+  otherRsaPrivate = other.privateKey;
+  ecPrivate = ec.privateKey;
+  rsaKeyPath = join(dir, 'rsa.pem');
+  ecKeyPath = join(dir, 'ec.pem');
+  writeFileSync(rsaKeyPath, await exportSPKI(rsa.publicKey));
+  writeFileSync(ecKeyPath, await exportSPKI(ec.publicKey));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function signedConfig(extra: Record<string, unknown> = {}, signed: Record<string, unknown> = {}) {
+  return policyConfig({
+    jwt: {
+      signed: { enabled: true, keys: [{ path: rsaKeyPath, alg: 'RS256', kid: 'rsa-1' }, { path: ecKeyPath, alg: 'ES256' }], ...signed },
+      ...extra,
+    },
+  });
+}
+
+function sign(payload: JWTPayload, key: CryptoKey, header: { alg: string; kid?: string } = { alg: 'RS256', kid: 'rsa-1' }): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader({ ...header, typ: 'JWT' }).sign(key);
+}
+
+describe('jwt stage: signed Spine tokens (nems.jwt.signed)', () => {
+  it('accepts an RS256 token signed by a configured key (kid matched) and records it as signed', async () => {
+    const { summary, ctx } = await run(signedConfig(), await sign(claimsFor(), rsaPrivate));
+    expect(summary).toBe('pass');
+    expect(ctx.claims?.signed).toBe(true);
+    expect(ctx.audit['jwtSigned']).toBe(true);
+  });
+
+  it('accepts an ES256 token without kid, matched by alg', async () => {
+    expect((await run(signedConfig(), await sign(claimsFor(), ecPrivate, { alg: 'ES256' }))).summary).toBe('pass');
+  });
+
+  it('rejects a token signed by another key with 400 MISSING_OR_INVALID_HEADER and never falls back to unsigned', async () => {
+    const { outcome, summary } = await run(signedConfig(), await sign(claimsFor(), otherRsaPrivate));
+    expect(summary).toBe('400 MISSING_OR_INVALID_HEADER');
+    expect(!outcome.ok && outcome.diagnostics).toMatch(/signature/);
+  });
+
+  it('rejects a signed header with the signature stripped (400) although the route takes unsigned tokens', async () => {
+    const token = await sign(claimsFor(), rsaPrivate);
+    const stripped = `${token.slice(0, token.lastIndexOf('.'))}.`;
+    expect((await run(signedConfig(), stripped)).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('rejects an RS256 token whose kid names no configured key (400)', async () => {
+    expect((await run(signedConfig(), await sign(claimsFor(), rsaPrivate, { alg: 'RS256', kid: 'unknown' }))).summary).toBe(
+      '400 MISSING_OR_INVALID_HEADER',
+    );
+  });
+
+  it('rejects an alg outside signed.algorithms even with a key for it (400)', async () => {
+    const config = signedConfig({}, { algorithms: ['ES256'] });
+    expect((await run(config, await sign(claimsFor(), rsaPrivate))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('rejects HS256 even when an operator lists it in signed.algorithms (400)', async () => {
+    const config = signedConfig({}, { algorithms: ['HS256', 'RS256'] });
+    const token = await new SignJWT(claimsFor()).setProtectedHeader({ alg: 'HS256' }).sign(new Uint8Array(32).fill(7));
+    expect((await run(config, token)).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('applies the same claim rules to signed tokens (an expired signed token is 400)', async () => {
+    const expired = claimsFor('read', { now: POLICY_NOW - 600_000 });
+    expect((await run(signedConfig(), await sign(expired, rsaPrivate))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+    const wrongScope = claimsFor('publish');
+    expect((await run(signedConfig(), await sign(wrongScope, rsaPrivate))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('checks iss against signed.issuers for signed tokens', async () => {
+    const config = signedConfig({}, { issuers: ['https://issuer.example.nhs.uk'] });
+    expect((await run(config, await sign(claimsFor(), rsaPrivate))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+    const good = { ...claimsFor(), iss: 'https://issuer.example.nhs.uk' };
+    expect((await run(config, await sign(good, rsaPrivate))).summary).toBe('pass');
+  });
+
+  it('still takes alg none on operations listed in unsignedOperations', async () => {
+    expect((await run(signedConfig(), unsigned())).summary).toBe('pass');
+  });
+
+  it('refuses alg none on an operation not in unsignedOperations (400) and takes a signed token there', async () => {
+    const config = signedConfig({ unsignedOperations: ['create', 'read', 'delete'] });
+    expect((await run(config, unsigned('publish'), 'publish')).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+    expect((await run(config, await sign(claimsFor('publish'), rsaPrivate), 'publish')).summary).toBe('pass');
+  });
+
+  it('refuses to start with a key file that is not PEM, naming the key but not its content', () => {
+    const bad = join(dir, 'bad.pem');
+    writeFileSync(bad, 'not a key');
+    const config = policyConfig({ jwt: { signed: { enabled: true, keys: [{ path: bad, alg: 'RS256' }] } } });
+    expect(() => createJwtStage(config)).toThrow(/nems\.jwt\.signed\.keys\[0\]/);
+  });
+});
+
+describe('jwt stage: signed tokens from a JWKS URL', () => {
+  let server: Server;
+  let status = 200;
+  let jwks: unknown;
+  let url: string;
+
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('verifies a token against the JWKS and rejects one from another key (400)', async () => {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'jwks-1', alg: 'RS256', use: 'sig' }] };
+    status = 200;
+    const config = policyConfig({ jwt: { signed: { enabled: true, jwksUrl: url } } });
+    const stage = headStages(config);
+    const good = await sign(claimsFor(), pair.privateKey, { alg: 'RS256', kid: 'jwks-1' });
+    expect((await runStages(stage, contextFor(requestWith(good), POLICY_NOW))).ok).toBe(true);
+    const bad = await sign(claimsFor(), otherRsaPrivate, { alg: 'RS256', kid: 'jwks-1' });
+    const outcome = await runStages(stage, contextFor(requestWith(bad), POLICY_NOW));
+    expect(outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}`).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('fails closed with 503 SERVICE_UNAVAILABLE when the JWKS cannot be fetched', async () => {
+    status = 500;
+    jwks = { error: 'down' };
+    const config = policyConfig({ jwt: { signed: { enabled: true, jwksUrl: url } } });
+    const token = await sign(claimsFor(), rsaPrivate, { alg: 'RS256', kid: 'jwks-1' });
+    const { summary } = await run(config, token);
+    expect(summary).toBe('503 SERVICE_UNAVAILABLE');
+  });
+});
+
+describe('jwt stage: configurable claim rules', () => {
+  it('organisationClaim requesting_organisation refuses the US spelling alone (400, names requesting_organisation)', async () => {
+    const config = policyConfig({ jwt: { organisationClaim: 'requesting_organisation' } });
+    const { outcome } = await run(config, unsigned('read', { organisationClaim: 'requesting_organization' }));
+    expect(!outcome.ok && outcome.diagnostics).toMatch(/requesting_organisation is missing/);
+    expect((await run(config, unsigned())).summary).toBe('pass');
+  });
+
+  it('organisationClaim requesting_organization refuses the British spelling alone (400)', async () => {
+    const config = policyConfig({ jwt: { organisationClaim: 'requesting_organization' } });
+    const { outcome } = await run(config, unsigned());
+    expect(!outcome.ok && outcome.diagnostics).toMatch(/requesting_organization is missing/);
+    expect((await run(config, unsigned('read', { organisationClaim: 'requesting_organization' }))).summary).toBe('pass');
+  });
+
+  it('requireReasonForRequest false lets the claim be absent but still checks it when present', async () => {
+    const config = policyConfig({ jwt: { requireReasonForRequest: false } });
+    const payload = claimsFor();
+    delete payload['reason_for_request'];
+    expect((await run(config, encodeJwt({ alg: 'none', typ: 'JWT' }, payload))).summary).toBe('pass');
+    expect((await run(config, unsigned('read', { reasonForRequest: 'secondaryuses' }))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('allowedReasonsForRequest can admit secondaryuses (the PRM client)', async () => {
+    const config = policyConfig({ jwt: { allowedReasonsForRequest: ['directcare', 'secondaryuses'] } });
+    expect((await run(config, unsigned('read', { reasonForRequest: 'secondaryuses' }))).summary).toBe('pass');
+  });
+
+  it('audiences, when configured, must contain aud (400 naming aud)', async () => {
+    const config = policyConfig({ jwt: { audiences: ['https://nems-gateway.example.nhs.uk'] } });
+    const { outcome } = await run(config, unsigned());
+    expect(!outcome.ok && outcome.diagnostics).toMatch(/claim aud/);
+    expect((await run(config, unsigned('read', { audience: 'https://nems-gateway.example.nhs.uk' }))).summary).toBe('pass');
+  });
+
+  it('clockSkewSeconds and maxLifetimeSeconds are honoured', async () => {
+    const strict = policyConfig({ jwt: { clockSkewSeconds: 0 } });
+    expect((await run(strict, unsigned('read', { now: POLICY_NOW - 301_000 }))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+    expect((await run(strict, unsigned('read', { now: POLICY_NOW + 1_000 }))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+    const long = policyConfig({ jwt: { maxLifetimeSeconds: 600 } });
+    expect((await run(long, unsigned('read', { lifetimeSeconds: 600 }))).summary).toBe('pass');
+    expect((await run(long, unsigned('read', { lifetimeSeconds: 601 }))).summary).toBe('400 MISSING_OR_INVALID_HEADER');
+  });
+
+  it('maxTokenBytes caps the raw token before decoding (400)', async () => {
+    const token = unsigned();
+    expect(token.length).toBeGreaterThan(256);
+    const { outcome } = await run(policyConfig({ jwt: { maxTokenBytes: 256 } }), token);
+    expect(!outcome.ok && outcome.diagnostics).toMatch(/maximum size/);
+  });
+
+  it('rejectRepeatedDigitNhsNumbers false admits 0000000000 in requesting_patient', async () => {
+    const config = policyConfig({ rejectRepeatedDigitNhsNumbers: false });
+    expect((await run(config, unsigned('read', { patient: '0000000000' }))).summary).toBe('pass');
+  });
+});
+
+describe('jwt stage: what it records', () => {
+  it('sets ctx.claims and queues requesting_patient for the PDS trace', async () => {
+    const { summary, ctx } = await run(policyConfig(), unsigned('read', { patient: FIXTURE_NHS_NUMBER, user: '4387293874928' }));
+    expect(summary).toBe('pass');
+    expect(ctx.claims).toMatchObject({
+      requestingSystemAsid: CHILD_HEALTH_ASID,
+      requestingOrganisationOds: CHILD_HEALTH_ODS,
+      requestingUser: 'https://fhir.nhs.uk/Id/sds-role-profile-id|4387293874928',
+      requestingPatientNhsNumber: FIXTURE_NHS_NUMBER,
+      scope: 'patient/Subscription.read',
+      signed: false,
+    });
+    expect(ctx.claims!.exp - ctx.claims!.iat).toBe(300);
+    expect(ctx.nhsNumbers).toEqual([{ value: FIXTURE_NHS_NUMBER, source: 'jwt-requesting-patient', element: 'Authorization JWT requesting_patient' }]);
+    expect(JSON.stringify(ctx.audit)).not.toContain(FIXTURE_NHS_NUMBER);
+  });
+
+  it('never puts the NHS number or the token in diagnostics', async () => {
+    const token = unsigned('read', { patient: '6101231234' });
+    const { outcome } = await run(policyConfig(), token);
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) {
+      expect(outcome.code).toBe('INVALID_NHS_NUMBER');
+      expect(outcome.diagnostics).not.toContain('6101231234');
+      expect(outcome.diagnostics).not.toContain(token.split('.')[1]!.slice(0, 20));
+    }
+  });
+
+  it('answers an unsigned token synchronously (no promise on the hot path)', () => {
+    const ctx = contextFor(requestWith(unsigned()), POLICY_NOW);
+    const config = policyConfig();
+    const [route, headers, jwt] = headStages(config);
+    expect(route!.run(ctx)).toEqual({ ok: true });
+    expect(headers!.run(ctx)).toEqual({ ok: true });
+    expect(jwt!.run(ctx)).toEqual({ ok: true });
+  });
+
+  it('refuses to run before the headers stage (500 INTERNAL_SERVER_ERROR)', async () => {
+    const ctx = contextFor(requestWith(unsigned(), 'read', 'gp-system'), POLICY_NOW);
+    const result = await createJwtStage(policyConfig()).run(ctx);
+    expect(result.ok ? 'pass' : result.rejection.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+});

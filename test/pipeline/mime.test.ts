@@ -1,0 +1,66 @@
+// The mime stage (spec digest §7): the MimeDecision it records, forward headers set only when changed, and
+// nems.canonicaliseMime.
+import { describe, expect, it } from 'vitest';
+import { createMimeStage } from '../../src/pipeline/stages/mime.js';
+import { createRouteStage } from '../../src/pipeline/stages/route.js';
+import type { PolicyCase } from './policy-cases.js';
+import { contextFor, policyConfig, runStages } from './policy-runner.js';
+
+async function mime(method: string, path: string, headers: [string, string][], nems: Record<string, unknown> = {}, body?: string) {
+  const config = policyConfig(nems);
+  const c: PolicyCase = { name: 'mime unit', endpoint: 'gp-system', method, path, headers, expect: 'pass', ...(body ? { body: { kind: 'raw', text: body } } : {}) };
+  const ctx = contextFor(c, 0);
+  const outcome = await runStages([createRouteStage(config), createMimeStage(config)], ctx);
+  return { ctx, result: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}` };
+}
+
+const READ = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
+
+describe('mime stage', () => {
+  it('records request and response formats and leaves accepted spellings untouched', async () => {
+    const { ctx, result } = await mime('POST', '/STU3/Subscription', [['Content-Type', 'application/fhir+json'], ['Accept', 'application/fhir+json']]);
+    expect(result).toBe('pass');
+    expect(ctx.mime).toEqual({
+      forwardContentType: 'application/fhir+json',
+      requestFormat: 'json',
+      forwardAccept: 'application/fhir+json',
+      responseFormat: 'json',
+    });
+    expect(ctx.forwardHeaders).toEqual({});
+  });
+
+  it('sets forward headers for the defaults it adds', async () => {
+    const { ctx } = await mime('POST', '/STU3/Subscription', []);
+    expect(ctx.forwardHeaders).toEqual({ 'content-type': 'application/xml+fhir;charset=utf-8', accept: 'application/xml+fhir;charset=utf-8' });
+    expect(ctx.mime?.responseFormat).toBe('xml');
+  });
+
+  it('records no Content-Type decision for a read without a body', async () => {
+    const { ctx } = await mime('GET', READ, [['Content-Type', 'text/plain']]);
+    expect(ctx.mime?.forwardContentType).toBeUndefined();
+    expect(ctx.forwardHeaders['content-type']).toBeUndefined();
+  });
+
+  it('checks the Content-Type of a read that declares a body, defaulting a missing one', async () => {
+    expect((await mime('GET', READ, [['Content-Type', 'application/fhir+json']], {}, 'x')).ctx.mime?.requestFormat).toBe('json');
+    expect((await mime('GET', READ, [['Transfer-Encoding', 'chunked'], ['Content-Type', 'text/plain']])).result).toBe('415 UNSUPPORTED_MEDIA_TYPE');
+    expect((await mime('GET', READ, [['Content-Length', '0'], ['Content-Type', 'text/plain']])).result).toBe('pass');
+  });
+
+  it('with canonicaliseMime forwards the canonical spelling of what was accepted', async () => {
+    const { ctx, result } = await mime(
+      'POST',
+      '/STU3/Subscription',
+      [['Content-Type', 'Application/FHIR+JSON ; charset="UTF-8"'], ['Accept', 'application/fhir+json;q=0.9, application/fhir+xml;q=0.1']],
+      { canonicaliseMime: true },
+    );
+    expect(result).toBe('pass');
+    expect(ctx.forwardHeaders).toEqual({ 'content-type': 'application/fhir+json;charset=utf-8', accept: 'application/fhir+json' });
+  });
+
+  it('publish answers in XML whatever the wildcard (406 NOT_ACCEPTABLE for a JSON-only Accept)', async () => {
+    const path = '/STU3/Events/1/$process-message';
+    expect((await mime('POST', path, [['Accept', 'application/json+fhir']])).result).toBe('406 NOT_ACCEPTABLE');
+    expect((await mime('POST', path, [['Accept', '*/*']])).ctx.mime?.responseFormat).toBe('xml');
+  });
+});
