@@ -1,0 +1,232 @@
+// Event message (publish) rules over the parsed XML Bundle (spec digest §2.3–2.5, §2.10; issue 4 point 3), and
+// extraction of every NHS number the message carries (issue 4 point 4). Modulus 11 and PDS tracing happen later,
+// in the nhs-numbers stage; here a number only has to be present where the profile requires it.
+//
+// Decisions:
+// - Every rule here answers 422 INVALID_RESOURCE naming the element: the headers were valid on their own, it
+//   is the body that does not fit them. That includes a MessageHeader.event that is published by Spine
+//   (never publishable through the API) and one that differs from the event named by the InteractionID.
+// - Routing demographics: nhsNumber is required exactly once; name and birthDateTime are required exactly once
+//   except on a `delete` message, where both may be absent (§2.5 allows minimal deletes, and the IG's own
+//   blood-spot-test-outcome-1-delete example omits both). When present, the name must be `use=official` if
+//   `use` is given, and birthDateTime a FHIR dateTime (timezone required when it has a time).
+// - A second MessageHeader anywhere in the Bundle is refused, so no later reader can route on a different one.
+// - NHS numbers are collected from the routing demographics and from every Patient.identifier with the
+//   https://fhir.nhs.uk/Id/nhs-number system, in any entry and in contained resources, up to `maxNhsNumbers`
+//   occurrences (bounding the PDS work one request can cause).
+import {
+  EVENT_TYPE_SYSTEM,
+  eventTypeByCode,
+  MESSAGE_EVENT_TYPE_SYSTEM,
+  MESSAGE_EVENT_TYPE_URL,
+  NHS_NUMBER_SYSTEM,
+  ROUTING_DEMOGRAPHICS_URL,
+  type MessageEventType,
+  type NemsEventType,
+} from './events.js';
+import { childrenNamed, extensionsByUrl, FHIR_XML_NAMESPACE, firstChild, resourceOf, type XmlElement } from './xml.js';
+import type { NhsNumberRef, ParsedEventMessage, Rejection } from '../pipeline/types.js';
+
+export interface EventMessageOptions {
+  /** Most NHS number occurrences one message may carry. */
+  readonly maxNhsNumbers: number;
+}
+
+export const DEFAULT_EVENT_MESSAGE_OPTIONS: EventMessageOptions = Object.freeze({ maxNhsNumbers: 32 });
+
+export type EventMessageResult =
+  | { readonly ok: true; readonly event: ParsedEventMessage; readonly nhsNumbers: NhsNumberRef[] }
+  | { readonly ok: false; readonly rejection: Rejection };
+
+type Failure = Extract<EventMessageResult, { ok: false }>;
+
+const HEADER = 'Bundle.entry[0].resource.MessageHeader';
+/** FHIR id (STU3): the MessageHeader id must be a UUID per the IG; the id datatype is the hard rule. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** FHIR dateTime: a year, year-month, date, or date-time with seconds and a mandatory timezone. */
+const FHIR_DATE_TIME = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$/;
+
+function invalid(element: string, problem: string): Failure {
+  return { ok: false, rejection: { code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
+}
+
+/** The single `value` attribute of the only child `name`; undefined when absent, repeated or empty. */
+function onlyValue(el: XmlElement, name: string): string | undefined {
+  const found = childrenNamed(el, name);
+  if (found.length !== 1) return undefined;
+  const value = found[0]!.attributes.get('value');
+  return value === '' ? undefined : value;
+}
+
+/**
+ * Validates a publish Bundle against the event named by the InteractionID (`publishEventType`) and collects its
+ * NHS numbers. `tree` is the root returned by parseFhirXml.
+ */
+export function validateEventMessage(
+  tree: XmlElement,
+  publishEventType: NemsEventType,
+  opts: Partial<EventMessageOptions> = {},
+): EventMessageResult {
+  const options = { ...DEFAULT_EVENT_MESSAGE_OPTIONS, ...opts };
+  if (tree.name !== 'Bundle') return invalid('Bundle', 'root element must be a FHIR Bundle');
+  if (tree.attributes.get('xmlns') !== FHIR_XML_NAMESPACE) return invalid('Bundle', `must be in the namespace ${FHIR_XML_NAMESPACE}`);
+  if (onlyValue(tree, 'type') !== 'message') return invalid('Bundle.type', "must be 'message' (exactly once)");
+
+  const entries = childrenNamed(tree, 'entry');
+  if (entries.length === 0) return invalid('Bundle.entry', 'a message Bundle needs at least the MessageHeader entry');
+  const resources: (XmlElement | undefined)[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const wrappers = childrenNamed(entry, 'resource');
+    const resource = wrappers.length === 1 ? resourceOf(wrappers[0]) : undefined;
+    if (!resource) return invalid(`Bundle.entry[${index}].resource`, 'must hold exactly one resource');
+    resources.push(resource);
+  }
+  const header = resources[0]!;
+  if (header.name !== 'MessageHeader') return invalid('Bundle.entry[0].resource', 'the first entry must be the MessageHeader');
+  const extraHeader = resources.findIndex((r, i) => i > 0 && r?.name === 'MessageHeader');
+  if (extraHeader !== -1) return invalid(`Bundle.entry[${extraHeader}].resource`, 'a message Bundle has exactly one MessageHeader');
+
+  const messageId = onlyValue(header, 'id');
+  if (messageId === undefined || !FHIR_ID.test(messageId)) return invalid(`${HEADER}.id`, 'is required and must be a FHIR id');
+
+  // MessageHeader.event: the event this message is, which must be the event the InteractionID names.
+  const events = childrenNamed(header, 'event');
+  if (events.length !== 1) return invalid(`${HEADER}.event`, 'is required exactly once');
+  const event = events[0]!;
+  if (onlyValue(event, 'system') !== EVENT_TYPE_SYSTEM) return invalid(`${HEADER}.event.system`, `must be ${EVENT_TYPE_SYSTEM}`);
+  const eventCode = onlyValue(event, 'code');
+  const eventType = eventCode === undefined ? undefined : eventTypeByCode(eventCode);
+  if (!eventType) return invalid(`${HEADER}.event.code`, 'is not a known EventType-1 code');
+  if (eventType.publishedBySpine) {
+    return invalid(`${HEADER}.event.code`, 'this event type is published by Spine and cannot be published through the Publication API');
+  }
+  if (eventType.code !== publishEventType.code) {
+    return invalid(`${HEADER}.event.code`, 'does not match the event named by the InteractionID header');
+  }
+
+  const messageEventType = readMessageEventType(header);
+  if (typeof messageEventType !== 'string') return messageEventType;
+  if (!eventType.messageEventTypes.includes(messageEventType)) {
+    return invalid(`${HEADER}.extension(messageEventType)`, `is not allowed for ${eventType.code} (allowed: ${eventType.messageEventTypes.join(', ')})`);
+  }
+
+  const nhsNumbers: NhsNumberRef[] = [];
+  const routing = readRoutingDemographics(header, messageEventType === 'delete', nhsNumbers);
+  if (routing) return routing;
+  for (const [index, resource] of resources.entries()) {
+    const found = collectPatientNumbers(resource!, `Bundle.entry[${index}].resource`, nhsNumbers);
+    if (found) return found;
+  }
+  if (nhsNumbers.length > options.maxNhsNumbers) {
+    return invalid('Bundle', `carries more than ${options.maxNhsNumbers} NHS numbers`);
+  }
+
+  return { ok: true, event: { kind: 'event', eventType, messageEventType, messageId }, nhsNumbers };
+}
+
+function readMessageEventType(header: XmlElement): MessageEventType | Failure {
+  const element = `${HEADER}.extension(messageEventType)`;
+  const extensions = extensionsByUrl(header, MESSAGE_EVENT_TYPE_URL);
+  if (extensions.length !== 1) return invalid(element, 'is required exactly once');
+  const concepts = childrenNamed(extensions[0]!, 'valueCodeableConcept');
+  if (concepts.length !== 1) return invalid(`${element}.valueCodeableConcept`, 'is required exactly once');
+  const codings = childrenNamed(concepts[0]!, 'coding').filter((c) => onlyValue(c, 'system') === MESSAGE_EVENT_TYPE_SYSTEM);
+  if (codings.length !== 1) return invalid(`${element}.valueCodeableConcept.coding`, `needs exactly one coding from ${MESSAGE_EVENT_TYPE_SYSTEM}`);
+  const code = onlyValue(codings[0]!, 'code');
+  if (code !== 'new' && code !== 'update' && code !== 'delete') {
+    return invalid(`${element}.valueCodeableConcept.coding.code`, "must be 'new', 'update' or 'delete'");
+  }
+  return code;
+}
+
+/** Checks the routing demographics extension and records its NHS number. Returns a failure or undefined. */
+function readRoutingDemographics(header: XmlElement, isDelete: boolean, nhsNumbers: NhsNumberRef[]): Failure | undefined {
+  const element = `${HEADER}.extension(routingDemographics)`;
+  const extensions = extensionsByUrl(header, ROUTING_DEMOGRAPHICS_URL);
+  if (extensions.length !== 1) return invalid(element, 'is required exactly once');
+  const routing = extensions[0]!;
+
+  const nhsNumberExt = extensionsByUrl(routing, 'nhsNumber');
+  if (nhsNumberExt.length !== 1) return invalid(`${element}.extension(nhsNumber)`, 'is required exactly once');
+  const identifiers = childrenNamed(nhsNumberExt[0]!, 'valueIdentifier');
+  if (identifiers.length !== 1) return invalid(`${element}.extension(nhsNumber).valueIdentifier`, 'is required exactly once');
+  if (onlyValue(identifiers[0]!, 'system') !== NHS_NUMBER_SYSTEM) {
+    return invalid(`${element}.extension(nhsNumber).valueIdentifier.system`, `must be ${NHS_NUMBER_SYSTEM}`);
+  }
+  const value = onlyValue(identifiers[0]!, 'value');
+  if (value === undefined) return invalid(`${element}.extension(nhsNumber).valueIdentifier.value`, 'is required');
+  nhsNumbers.push({ value, source: 'routing-demographics', element: `${element}.extension(nhsNumber).valueIdentifier.value` });
+
+  const names = extensionsByUrl(routing, 'name');
+  const births = extensionsByUrl(routing, 'birthDateTime');
+  if (isDelete && names.length === 0 && births.length === 0) return undefined;
+  if (names.length !== 1) return invalid(`${element}.extension(name)`, 'is required exactly once');
+  const humanNames = childrenNamed(names[0]!, 'valueHumanName');
+  if (humanNames.length !== 1) return invalid(`${element}.extension(name).valueHumanName`, 'is required exactly once');
+  const use = childrenNamed(humanNames[0]!, 'use');
+  if (use.length > 0 && onlyValue(humanNames[0]!, 'use') !== 'official') {
+    return invalid(`${element}.extension(name).valueHumanName.use`, "must be 'official'");
+  }
+  if (childrenNamed(humanNames[0]!, 'family').length === 0 && childrenNamed(humanNames[0]!, 'given').length === 0) {
+    return invalid(`${element}.extension(name).valueHumanName`, 'must carry the patient name');
+  }
+
+  if (births.length !== 1) return invalid(`${element}.extension(birthDateTime)`, 'is required exactly once');
+  const birth = onlyValue(births[0]!, 'valueDateTime');
+  if (birth === undefined || !FHIR_DATE_TIME.test(birth)) {
+    return invalid(`${element}.extension(birthDateTime).valueDateTime`, 'must be a FHIR dateTime (with a timezone when it has a time)');
+  }
+  return undefined;
+}
+
+/**
+ * Records the NHS number of every Patient.identifier with the NHS number system: the resource itself when it
+ * is a Patient, and any Patient in its `contained`. An NHS-number identifier without a value is refused.
+ */
+function collectPatientNumbers(resource: XmlElement, path: string, nhsNumbers: NhsNumberRef[]): Failure | undefined {
+  const patients: { el: XmlElement; path: string }[] = [];
+  if (resource.name === 'Patient') patients.push({ el: resource, path: `${path}.Patient` });
+  for (const [index, contained] of childrenNamed(resource, 'contained').entries()) {
+    const inner = resourceOf(contained);
+    if (inner?.name === 'Patient') patients.push({ el: inner, path: `${path}.${resource.name}.contained[${index}].Patient` });
+  }
+  for (const patient of patients) {
+    for (const [index, identifier] of childrenNamed(patient.el, 'identifier').entries()) {
+      // Any NHS-number system child counts, so a decoy first <system> cannot hide a number.
+      if (!childrenNamed(identifier, 'system').some((s) => s.attributes.get('value') === NHS_NUMBER_SYSTEM)) continue;
+      const element = `${patient.path}.identifier[${index}].value`;
+      const value = onlyValue(identifier, 'value');
+      if (value === undefined) return invalid(element, 'an NHS number identifier needs exactly one value');
+      nhsNumbers.push({ value, source: 'patient-identifier', element });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Lenient extraction of every NHS number a Bundle carries, without validating anything else: the routing
+ * demographics of a first-entry MessageHeader and every NHS-number Patient.identifier. For audit and tests
+ * (e.g. showing which numbers a message that fails other rules would have put before PDS).
+ */
+export function collectEventNhsNumbers(tree: XmlElement): NhsNumberRef[] {
+  const found: NhsNumberRef[] = [];
+  for (const [index, entry] of childrenNamed(tree, 'entry').entries()) {
+    const resource = resourceOf(firstChild(entry, 'resource'));
+    if (!resource) continue;
+    if (index === 0 && resource.name === 'MessageHeader') {
+      const element = `${HEADER}.extension(routingDemographics).extension(nhsNumber).valueIdentifier.value`;
+      for (const routing of extensionsByUrl(resource, ROUTING_DEMOGRAPHICS_URL)) {
+        for (const ext of extensionsByUrl(routing, 'nhsNumber')) {
+          for (const identifier of childrenNamed(ext, 'valueIdentifier')) {
+            const value = onlyValue(identifier, 'value');
+            if (value !== undefined && onlyValue(identifier, 'system') === NHS_NUMBER_SYSTEM) {
+              found.push({ value, source: 'routing-demographics', element });
+            }
+          }
+        }
+      }
+    }
+    collectPatientNumbers(resource, `Bundle.entry[${index}].resource`, found);
+  }
+  return found;
+}

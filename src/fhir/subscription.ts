@@ -1,0 +1,345 @@
+// Subscription create rules (spec digest §1.4–1.6, §1.10; issue 4 point 2). The XML tree or the JSON object is
+// first read into one small draft model (structure only), then the NEMS rules run once over that model.
+//
+// Decisions:
+// - A client-assigned `id` → 405 MSG_RESOURCE_ID_FAIL (the Spine code the digest names for exactly this);
+//   `meta.versionId` / `meta.lastUpdated` → 422 INVALID_RESOURCE.
+// - Explicit/generic not allowed by the ASID's NEMS_SUBS_TYPE category bag → 403 ACCESS_DENIED (authorisation,
+//   not a resource fault). Every other rule → 422 INVALID_RESOURCE naming the element.
+// - Only the STU3 Subscription elements NEMS can act on are accepted; `contained`, `modifierExtension`,
+//   `implicitRules`, `error`, the legacy 2018 `channel.header` and unknown elements are refused, so the gateway
+//   never passes on content whose meaning it did not check. JSON primitive extensions (`_status`) are refused too.
+// - The XML root must be `Subscription` in the FHIR namespace.
+// - `end`, when present, must be a FHIR instant with a timezone and lie in the future.
+import { parseCriteria } from './criteria.js';
+import type { ParsedCriteria } from './criteria-types.js';
+import { eventTypeByCode, LEGACY_WORKFLOW_ALIASES } from './events.js';
+import type { FhirFormat } from './operation-outcome.js';
+import { FHIR_XML_NAMESPACE, type XmlElement } from './xml.js';
+import type { AsidRegistration } from '../identity/types.js';
+import type { NhsNumberRef, ParsedSubscription, Rejection } from '../pipeline/types.js';
+
+export const ODS_ORGANIZATION_URL_PREFIX = 'https://directory.spineservices.nhs.uk/STU3/Organization/';
+const ODS_CODE = /^[A-Za-z0-9]{1,9}$/;
+/** FHIR instant: full date-time with seconds and a mandatory timezone. */
+const FHIR_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
+
+const TOP_LEVEL = new Set(['id', 'meta', 'language', 'text', 'extension', 'status', 'contact', 'end', 'reason', 'criteria', 'channel', 'tag']);
+const META = new Set(['versionId', 'lastUpdated', 'profile', 'security', 'tag', 'extension']);
+const CONTACT = new Set(['system', 'value', 'use', 'rank', 'period', 'extension']);
+const CHANNEL = new Set(['type', 'endpoint', 'payload', 'extension']);
+
+export type SubscriptionCreateResult =
+  | { readonly ok: true; readonly subscription: ParsedSubscription; readonly criteria: ParsedCriteria; readonly nhsNumbers: NhsNumberRef[] }
+  | { readonly ok: false; readonly rejection: Rejection };
+
+interface ContactDraft {
+  readonly system?: string;
+  readonly value?: string;
+  readonly use?: string;
+}
+
+/** What the rules need from a Subscription, whatever its format. */
+interface SubscriptionDraft {
+  readonly hasMetaVersionId: boolean;
+  readonly hasMetaLastUpdated: boolean;
+  readonly status?: string;
+  readonly reason?: string;
+  readonly criteria?: string;
+  readonly end?: string;
+  readonly contacts: readonly ContactDraft[];
+  readonly channelType?: string;
+  readonly channelEndpoint?: string;
+}
+
+type Result<T> = { ok: true; value: T } | { ok: false; rejection: Rejection };
+
+function invalidResource(element: string, problem: string): { ok: false; rejection: Rejection } {
+  return { ok: false, rejection: { code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
+}
+
+/**
+ * Validates a Subscription create body already parsed by xml.ts (format 'xml', an XmlElement root) or json.ts
+ * (format 'json', the parsed value). `now` (ms since the epoch) decides whether `end` is in the past.
+ */
+export function validateSubscriptionCreate(
+  resource: XmlElement | unknown,
+  format: FhirFormat,
+  asid: AsidRegistration,
+  now: number = Date.now(),
+): SubscriptionCreateResult {
+  const view = format === 'xml' ? xmlView(resource as XmlElement) : jsonView(resource);
+  if (!view.ok) return view;
+  // A client-assigned id is reported before anything else, with its own Spine code.
+  if (view.value.has('id')) {
+    return { ok: false, rejection: { code: 'MSG_RESOURCE_ID_FAIL', diagnostics: 'Subscription.id: must not be supplied on create; NEMS assigns it' } };
+  }
+  const draft = readDraft(view.value);
+  if (!draft.ok) return draft;
+  return applyRules(draft.value, asid, now);
+}
+
+function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): SubscriptionCreateResult {
+  if (d.hasMetaVersionId) return invalidResource('Subscription.meta.versionId', 'must not be supplied on create');
+  if (d.hasMetaLastUpdated) return invalidResource('Subscription.meta.lastUpdated', 'must not be supplied on create');
+  if (d.status === undefined) return invalidResource('Subscription.status', 'is required');
+  if (d.status !== 'requested') return invalidResource('Subscription.status', "must be 'requested' on create");
+  if (d.reason === undefined || d.reason.trim() === '') return invalidResource('Subscription.reason', 'is required');
+  if (d.criteria === undefined) return invalidResource('Subscription.criteria', 'is required');
+
+  const parsed = parseCriteria(d.criteria);
+  if (!parsed.ok) return invalidResource(parsed.element, parsed.problem);
+  const criteria = parsed.criteria;
+
+  const contact = d.contacts[0];
+  if (!contact) return invalidResource('Subscription.contact', 'is required');
+  if (contact.use !== 'work') return invalidResource('Subscription.contact[0].use', "must be 'work'");
+  if (contact.system !== 'url') return invalidResource('Subscription.contact[0].system', "must be 'url'");
+  if (contact.value === undefined || !contact.value.startsWith(ODS_ORGANIZATION_URL_PREFIX)) {
+    return invalidResource('Subscription.contact[0].value', `must be ${ODS_ORGANIZATION_URL_PREFIX}<ODS code>`);
+  }
+  const contactOds = contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length);
+  if (!ODS_CODE.test(contactOds)) return invalidResource('Subscription.contact[0].value', 'ODS code must be 1 to 9 letters or digits');
+  if (!asid.odsCodes.includes(contactOds)) {
+    return invalidResource('Subscription.contact[0].value', 'ODS code is not registered for the requesting ASID');
+  }
+
+  if (d.channelType === undefined) return invalidResource('Subscription.channel.type', 'is required');
+  if (d.channelType !== 'message') return invalidResource('Subscription.channel.type', "must be 'message'");
+  if (d.channelEndpoint === undefined) return invalidResource('Subscription.channel.endpoint', 'is required');
+  const mailbox = asid.mailboxes.find((m) => m.id === d.channelEndpoint);
+  if (!mailbox) return invalidResource('Subscription.channel.endpoint', 'is not a MESH mailbox registered for the requesting ASID');
+  if (mailbox.odsCode !== contactOds) {
+    return invalidResource('Subscription.channel.endpoint', 'MESH mailbox belongs to a different ODS code than Subscription.contact[0]');
+  }
+
+  if (d.end !== undefined) {
+    const endMs = parseInstant(d.end);
+    if (endMs === undefined) return invalidResource('Subscription.end', 'must be a FHIR instant with a timezone');
+    if (endMs <= now) return invalidResource('Subscription.end', 'must be in the future');
+  }
+
+  if (!asid.subscriptionTypes.includes(criteria.subscriptionType)) {
+    return {
+      ok: false,
+      rejection: {
+        code: 'ACCESS_DENIED',
+        diagnostics: `Subscription.criteria: ${criteria.subscriptionType} subscriptions are not allowed for the requesting ASID (NEMS_SUBS_TYPE)`,
+      },
+    };
+  }
+  if (mailbox.workflowIds.length > 0) {
+    const accepted = new Set(mailbox.workflowIds.map((w) => LEGACY_WORKFLOW_ALIASES[w] ?? w));
+    for (const code of criteria.eventCodes) {
+      const event = eventTypeByCode(code);
+      if (!event || !accepted.has(event.workflowId)) {
+        return invalidResource('Subscription.criteria (MessageHeader.event)', 'event type is not enabled for the MESH mailbox (workflow ID)');
+      }
+    }
+  }
+
+  const nhsNumbers: NhsNumberRef[] =
+    criteria.nhsNumber !== undefined
+      ? [{ value: criteria.nhsNumber, source: 'subscription-criteria', element: 'Subscription.criteria (Patient.identifier)' }]
+      : [];
+  const subscription: ParsedSubscription = {
+    kind: 'subscription',
+    subscriptionType: criteria.subscriptionType,
+    contactOds,
+    mailboxId: mailbox.id,
+    eventCodes: criteria.eventCodes,
+  };
+  return { ok: true, subscription, criteria, nhsNumbers };
+}
+
+/** Parses a FHIR instant to ms since the epoch, checking that the calendar date and time exist. */
+export function parseInstant(value: string): number | undefined {
+  const m = FHIR_INSTANT.exec(value);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  if (month! < 1 || month! > 12 || hour! > 23 || minute! > 59 || second! > 59) return undefined;
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (day! < 1 || day! > daysInMonth) return undefined;
+  if (m[8] !== 'Z' && (Number(m[9]) > 14 || Number(m[10]) > 59)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Format views: the same questions asked of an XML element or a JSON object.
+
+/** A primitive read: absent, a string value, or present but unusable (repeated, wrong type, no value). */
+type Primitive = { kind: 'absent' } | { kind: 'value'; value: string } | { kind: 'invalid'; problem: string };
+
+interface FhirView {
+  /** Element names present, for the allow-lists. */
+  names(): string[];
+  has(name: string): boolean;
+  primitive(name: string): Primitive;
+  /** A singular complex child; invalid when repeated or of the wrong type. */
+  object(name: string): Result<FhirView | undefined>;
+  /** A repeating complex child. */
+  objects(name: string): Result<FhirView[]>;
+}
+
+function xmlView(root: XmlElement): Result<FhirView> {
+  if (root.name !== 'Subscription') return invalidResource('Subscription', 'root element must be a FHIR Subscription');
+  if (root.attributes.get('xmlns') !== FHIR_XML_NAMESPACE) return invalidResource('Subscription', `must be in the namespace ${FHIR_XML_NAMESPACE}`);
+  return { ok: true, value: xmlElementView(root) };
+}
+
+function xmlElementView(el: XmlElement): FhirView {
+  const named = (name: string) => el.children.filter((c) => c.name === name);
+  return {
+    names: () => el.children.map((c) => c.name),
+    has: (name) => el.children.some((c) => c.name === name),
+    primitive(name) {
+      const found = named(name);
+      if (found.length === 0) return { kind: 'absent' };
+      if (found.length > 1) return { kind: 'invalid', problem: 'must not be repeated' };
+      const value = found[0]!.attributes.get('value');
+      if (value === undefined || value === '') return { kind: 'invalid', problem: 'must have a non-empty value attribute' };
+      return { kind: 'value', value };
+    },
+    object(name) {
+      const found = named(name);
+      if (found.length > 1) return invalidResource(name, 'must not be repeated');
+      return { ok: true, value: found[0] ? xmlElementView(found[0]) : undefined };
+    },
+    objects(name) {
+      return { ok: true, value: named(name).map(xmlElementView) };
+    },
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function jsonView(resource: unknown): Result<FhirView> {
+  if (!isPlainObject(resource)) return invalidResource('Subscription', 'body must be a JSON object');
+  if (resource['resourceType'] !== 'Subscription') return invalidResource('Subscription.resourceType', "must be 'Subscription'");
+  return { ok: true, value: jsonObjectView(resource, true) };
+}
+
+function jsonObjectView(obj: Record<string, unknown>, isResource = false): FhirView {
+  const own = (name: string) => Object.prototype.hasOwnProperty.call(obj, name);
+  return {
+    names: () => Object.keys(obj).filter((k) => !(isResource && k === 'resourceType')),
+    has: own,
+    primitive(name) {
+      if (!own(name)) return { kind: 'absent' };
+      const value = obj[name];
+      if (typeof value !== 'string') return { kind: 'invalid', problem: 'must be a string' };
+      if (value === '') return { kind: 'invalid', problem: 'must not be empty' };
+      return { kind: 'value', value };
+    },
+    object(name) {
+      if (!own(name)) return { ok: true, value: undefined };
+      const value = obj[name];
+      if (!isPlainObject(value)) return invalidResource(name, 'must be a JSON object');
+      return { ok: true, value: jsonObjectView(value) };
+    },
+    objects(name) {
+      if (!own(name)) return { ok: true, value: [] };
+      const value = obj[name];
+      if (!Array.isArray(value) || value.length === 0) return invalidResource(name, 'must be a non-empty JSON array');
+      const views: FhirView[] = [];
+      for (const item of value) {
+        if (!isPlainObject(item)) return invalidResource(name, 'array items must be JSON objects');
+        views.push(jsonObjectView(item));
+      }
+      return { ok: true, value: views };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading the draft (structure only; the NEMS rules live in applyRules).
+
+/** Names the refused element only when it looks like a FHIR element name, so client text is never echoed. */
+function unknownElement(view: FhirView, allowed: ReadonlySet<string>, path: string): { ok: false; rejection: Rejection } | undefined {
+  for (const name of view.names()) {
+    if (allowed.has(name)) continue;
+    if (/^_?[A-Za-z][A-Za-z0-9]{0,39}$/.test(name)) return invalidResource(`${path}.${name}`, 'is not accepted on a NEMS Subscription create');
+    return invalidResource(path, 'contains an element that is not accepted on a NEMS Subscription create');
+  }
+  return undefined;
+}
+
+function readPrimitive(view: FhirView, name: string, path: string): Result<string | undefined> {
+  const p = view.primitive(name);
+  if (p.kind === 'invalid') return invalidResource(`${path}.${name}`, p.problem);
+  return { ok: true, value: p.kind === 'value' ? p.value : undefined };
+}
+
+function prefixed(result: { ok: false; rejection: Rejection }, path: string): { ok: false; rejection: Rejection } {
+  return { ok: false, rejection: { ...result.rejection, diagnostics: `${path}.${result.rejection.diagnostics}` } };
+}
+
+function readDraft(view: FhirView): Result<SubscriptionDraft> {
+  const unknownTop = unknownElement(view, TOP_LEVEL, 'Subscription');
+  if (unknownTop) return unknownTop;
+
+  const meta = view.object('meta');
+  if (!meta.ok) return prefixed(meta, 'Subscription');
+  if (meta.value) {
+    const unknown = unknownElement(meta.value, META, 'Subscription.meta');
+    if (unknown) return unknown;
+  }
+
+  const fields: Record<'status' | 'reason' | 'criteria' | 'end', string | undefined> = {
+    status: undefined,
+    reason: undefined,
+    criteria: undefined,
+    end: undefined,
+  };
+  for (const name of ['status', 'reason', 'criteria', 'end'] as const) {
+    const read = readPrimitive(view, name, 'Subscription');
+    if (!read.ok) return read;
+    fields[name] = read.value;
+  }
+
+  const contactViews = view.objects('contact');
+  if (!contactViews.ok) return prefixed(contactViews, 'Subscription');
+  const contacts: ContactDraft[] = [];
+  for (const [index, c] of contactViews.value.entries()) {
+    const path = `Subscription.contact[${index}]`;
+    const unknown = unknownElement(c, CONTACT, path);
+    if (unknown) return unknown;
+    const system = readPrimitive(c, 'system', path);
+    if (!system.ok) return system;
+    const value = readPrimitive(c, 'value', path);
+    if (!value.ok) return value;
+    const use = readPrimitive(c, 'use', path);
+    if (!use.ok) return use;
+    contacts.push({ system: system.value, value: value.value, use: use.value });
+  }
+
+  const channel = view.object('channel');
+  if (!channel.ok) return prefixed(channel, 'Subscription');
+  let channelType: string | undefined;
+  let channelEndpoint: string | undefined;
+  if (channel.value) {
+    const unknown = unknownElement(channel.value, CHANNEL, 'Subscription.channel');
+    if (unknown) return unknown;
+    const type = readPrimitive(channel.value, 'type', 'Subscription.channel');
+    if (!type.ok) return type;
+    const endpoint = readPrimitive(channel.value, 'endpoint', 'Subscription.channel');
+    if (!endpoint.ok) return endpoint;
+    channelType = type.value;
+    channelEndpoint = endpoint.value;
+  }
+
+  return {
+    ok: true,
+    value: {
+      hasMetaVersionId: meta.value?.has('versionId') ?? false,
+      hasMetaLastUpdated: meta.value?.has('lastUpdated') ?? false,
+      ...fields,
+      contacts,
+      channelType,
+      channelEndpoint,
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Stage 'body': parses the body once (XML or JSON, as the mime stage decided; publish is always XML), applies
+// the Subscription-create or event-message rules, and records every NHS number found for the nhs-numbers stage.
+// ctx.body is never modified: the bytes forwarded upstream are exactly the client's.
+//
+// Decision: every parse failure, hostile construct included (DTD, entities, depth, size, encoding), answers
+// 400 INVALID_REQUEST_MESSAGE ("XML/JSON syntax error in payload", §3.2) rather than MESSAGE_NOT_WELL_FORMED,
+// so clients see one code for "the payload could not be read"; the diagnostics say which rule tripped.
+import type { Config } from '../../config/schema.js';
+import { validateEventMessage } from '../../fhir/event-message.js';
+import { parseFhirJson } from '../../fhir/json.js';
+import type { FhirFormat } from '../../fhir/operation-outcome.js';
+import { validateSubscriptionCreate } from '../../fhir/subscription.js';
+import { parseFhirXml, type XmlElement } from '../../fhir/xml.js';
+import { bodyLimitFor } from '../body-limits.js';
+import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
+
+type Parsed = { ok: true; format: 'xml'; root: XmlElement } | { ok: true; format: 'json'; value: unknown } | { ok: false; result: StageResult };
+
+function parseBody(body: Buffer, format: FhirFormat, maxBytes: number): Parsed {
+  if (format === 'xml') {
+    const xml = parseFhirXml(body, maxBytes);
+    if (xml.ok) return { ok: true, format: 'xml', root: xml.root };
+    if (xml.reason === 'too-large') return { ok: false, result: reject('PAYLOAD_TOO_LARGE', `request body: ${xml.detail}`) };
+    return { ok: false, result: reject('INVALID_REQUEST_MESSAGE', `request body (XML): ${xml.detail}`) };
+  }
+  const json = parseFhirJson(body, maxBytes);
+  if (json.ok) return { ok: true, format: 'json', value: json.value };
+  if (json.reason === 'too-large') return { ok: false, result: reject('PAYLOAD_TOO_LARGE', `request body: ${json.detail}`) };
+  return { ok: false, result: reject('INVALID_REQUEST_MESSAGE', `request body (JSON): ${json.detail}`) };
+}
+
+export function createBodyStage(config: Config): Stage {
+  return {
+    name: 'body',
+    run(ctx: RequestContext): StageResult {
+      if (ctx.operation !== 'create' && ctx.operation !== 'publish') return PASS;
+      // Fail closed if the pipeline was wired without the stages this one depends on.
+      if (!ctx.body) return reject('INTERNAL_SERVER_ERROR', 'request body was not read before parsing');
+      const format: FhirFormat = ctx.operation === 'publish' ? 'xml' : (ctx.mime?.requestFormat ?? 'xml');
+      const started = performance.now();
+      const parsed = parseBody(ctx.body, format, bodyLimitFor(config, ctx.operation));
+      ctx.audit['bodyParseMs'] = Math.round((performance.now() - started) * 100) / 100;
+      if (!parsed.ok) return parsed.result;
+
+      if (ctx.operation === 'create') {
+        if (!ctx.asidRegistration) return reject('INTERNAL_SERVER_ERROR', 'requesting ASID was not resolved before the body');
+        const resource = parsed.format === 'xml' ? parsed.root : parsed.value;
+        const result = validateSubscriptionCreate(resource, parsed.format, ctx.asidRegistration, ctx.receivedAt);
+        if (!result.ok) return { ok: false, rejection: result.rejection };
+        ctx.parsed = result.subscription;
+        ctx.nhsNumbers.push(...result.nhsNumbers);
+        ctx.audit['subscriptionType'] = result.subscription.subscriptionType;
+        ctx.audit['eventCodes'] = result.subscription.eventCodes.join(',');
+        return PASS;
+      }
+
+      if (!ctx.publishEventType) return reject('INTERNAL_SERVER_ERROR', 'publish event type was not resolved before the body');
+      if (parsed.format !== 'xml') return reject('INVALID_REQUEST_MESSAGE', 'request body: publish accepts XML only');
+      const result = validateEventMessage(parsed.root, ctx.publishEventType);
+      if (!result.ok) return { ok: false, rejection: result.rejection };
+      ctx.parsed = result.event;
+      ctx.nhsNumbers.push(...result.nhsNumbers);
+      ctx.audit['eventCode'] = result.event.eventType.code;
+      ctx.audit['messageEventType'] = result.event.messageEventType;
+      ctx.audit['messageId'] = result.event.messageId;
+      return PASS;
+    },
+  };
+}
