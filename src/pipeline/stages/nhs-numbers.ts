@@ -1,0 +1,160 @@
+// The nhs-numbers stage (spec digest §6.1): every NHS number the request carries must be well formed, pass
+// modulus 11 and be traced on PDS at the time of the call. PDS outcomes map to rejections through config.pds.policy:
+//
+//   not found          → pds.policy.notFound: 404 PATIENT_NOT_FOUND (default) or 400 INVALID_NHS_NUMBER
+//   superseded         → reject: 400 INVALID_NHS_NUMBER ("superseded"; never the new number) | allow
+//   invalidated        → reject: 400 INVALID_NHS_NUMBER (the number itself is no longer valid) | allow
+//   restricted, publish→ reject: 403 NO_PATIENT_CONSENT (§2.2: publishers MUST NOT publish for S-flag patients) | allow
+//   restricted, create → pds.policy.restrictedOnSubscribe (default allow); read/delete always allow (no new data flow)
+//   PDS unavailable    → 503 SERVICE_UNAVAILABLE (status from pds.policy.unavailableStatus) + Retry-After; never pass
+//
+// Diagnostics name the element (and why), never the number. The audit gets counts and the decisive result only.
+import type { Config } from '../../config/schema.js';
+import { nhsNumberProblem, type NhsNumberProblem } from '../../fhir/nhs-number.js';
+import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from '../../pds/types.js';
+import { PASS, reject, type NhsNumberRef, type RequestContext, type Stage, type StageResult } from '../types.js';
+
+/** Real NEMS messages name one patient (two for a birth with mother); more is hostile, not clinical. */
+export const MAX_DISTINCT_NHS_NUMBERS = 16;
+/** Seconds a client should wait before retrying when PDS cannot answer. */
+export const PDS_RETRY_AFTER_SECONDS = 5;
+/** Margin on top of the PDS client's own timeout before the stage gives up on the whole set. */
+const DEADLINE_MARGIN_MS = 500;
+
+export interface NhsNumbersStageOptions {
+  /** Overall deadline for tracing every number of one request; defaults to the PDS timeout plus a margin. */
+  readonly deadlineMs?: number;
+}
+
+type Traced = { readonly ref: NhsNumberRef; readonly outcome: PdsOutcome } | { readonly ref: NhsNumberRef; readonly error: PdsUnavailableError };
+
+export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: NhsNumbersStageOptions = {}): Stage {
+  const policy = config.pds.policy;
+  const rejectRepeated = config.nems.rejectRepeatedDigitNhsNumbers;
+  const deadlineMs = options.deadlineMs ?? (config.pds.fhir?.timeoutMs ?? 3_000) + DEADLINE_MARGIN_MS;
+
+  const unavailable = (diagnostics: string): StageResult =>
+    reject('SERVICE_UNAVAILABLE', diagnostics, {
+      status: policy.unavailableStatus,
+      headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) },
+    });
+
+  /** The rejection a PDS outcome earns for this operation, or undefined when it may pass. */
+  const judge = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
+    const where = describe(ref);
+    switch (outcome.result) {
+      case 'traced':
+        return undefined;
+      case 'not-found':
+        return policy.notFound === 'PATIENT_NOT_FOUND'
+          ? reject('PATIENT_NOT_FOUND', `${where} does not match a patient record on PDS`)
+          : reject('INVALID_NHS_NUMBER', `${where} does not match a patient record on PDS`);
+      case 'superseded':
+        return policy.superseded === 'reject'
+          ? reject('INVALID_NHS_NUMBER', `${where} has been superseded on PDS; use the patient's current NHS number`)
+          : undefined;
+      case 'invalidated':
+        return policy.invalidated === 'reject'
+          ? reject('INVALID_NHS_NUMBER', `${where} has been invalidated on PDS`)
+          : undefined;
+      case 'restricted': {
+        // Read and delete start no new data flow; an unknown operation gets the strictest (publish) rule.
+        if (ctx.operation === 'read' || ctx.operation === 'delete') return undefined;
+        if (ctx.operation === 'create') {
+          return policy.restrictedOnSubscribe === 'reject'
+            ? reject('NO_PATIENT_CONSENT', `${where} belongs to a patient whose PDS record is restricted (S flag); subscriptions are not accepted for this patient`)
+            : undefined;
+        }
+        return policy.restrictedOnPublish === 'reject'
+          ? reject('NO_PATIENT_CONSENT', `${where} belongs to a patient whose PDS record is restricted (S flag); events must not be published for this patient`)
+          : undefined;
+      }
+    }
+  };
+
+  return {
+    name: 'nhs-numbers',
+    async run(ctx: RequestContext): Promise<StageResult> {
+      if (ctx.nhsNumbers.length === 0) return PASS;
+
+      // Format and modulus 11 first, for every reference, so the element at fault is named before any PDS call.
+      const distinct = new Map<string, NhsNumberRef>();
+      for (const ref of ctx.nhsNumbers) {
+        const problem = nhsNumberProblem(ref.value, rejectRepeated);
+        if (problem) return reject('INVALID_NHS_NUMBER', `${describe(ref)} ${explain(problem)}`);
+        if (!distinct.has(ref.value)) distinct.set(ref.value, ref);
+      }
+      if (distinct.size > MAX_DISTINCT_NHS_NUMBERS) {
+        return reject('INVALID_REQUEST_MESSAGE', `The request carries more than ${MAX_DISTINCT_NHS_NUMBERS} distinct NHS numbers`);
+      }
+      ctx.audit.nhsNumbersChecked = distinct.size;
+
+      const started = Date.now();
+      const traced = await traceAll(pds, [...distinct.values()], ctx.requestId, deadlineMs);
+      ctx.audit.pdsMs = Date.now() - started;
+      if (traced === 'deadline') {
+        ctx.audit.pdsResult = 'unavailable';
+        return unavailable('PDS did not answer in time; the NHS number could not be verified');
+      }
+
+      // A definitive rejection wins over "unavailable": retrying would not change it.
+      let firstUnavailable: Traced | undefined;
+      let tracedCount = 0;
+      for (const item of traced) {
+        if ('error' in item) {
+          firstUnavailable ??= item;
+          continue;
+        }
+        const rejection = judge(ctx, item.ref, item.outcome);
+        if (rejection) {
+          ctx.audit.pdsResult = item.outcome.result;
+          return rejection;
+        }
+        tracedCount++;
+      }
+      if (firstUnavailable) {
+        ctx.audit.pdsResult = 'unavailable';
+        return unavailable(`PDS could not be consulted to verify ${describe(firstUnavailable.ref)}`);
+      }
+      ctx.audit.nhsNumbersTraced = tracedCount;
+      ctx.audit.pdsResult = 'traced';
+      return PASS;
+    },
+  };
+}
+
+/** Traces every number concurrently; 'deadline' when the whole set takes longer than deadlineMs. */
+async function traceAll(pds: PdsLookup, refs: readonly NhsNumberRef[], requestId: string, deadlineMs: number): Promise<Traced[] | 'deadline'> {
+  const lookups = refs.map(async (ref): Promise<Traced> => {
+    try {
+      return { ref, outcome: await pds.lookup(ref.value, requestId) };
+    } catch (err) {
+      // The contract says lookups only fail with PdsUnavailableError; anything else fails closed the same way.
+      return { ref, error: err instanceof PdsUnavailableError ? err : new PdsUnavailableError('bad-response', 'PDS lookup failed', { cause: err }) };
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => resolve('deadline'), deadlineMs);
+  });
+  try {
+    return await Promise.race([Promise.all(lookups), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(ref: NhsNumberRef): string {
+  return `The NHS number in ${ref.element}`;
+}
+
+function explain(problem: NhsNumberProblem): string {
+  switch (problem) {
+    case 'format':
+      return 'is not 10 digits';
+    case 'check-digit':
+      return 'fails the modulus 11 check';
+    case 'repeated-digit':
+      return 'is a single repeated digit, which is never issued';
+  }
+}
