@@ -1,0 +1,45 @@
+// Builds the embedded NEMS core from config.core and wraps it as the gateway's Upstream (upstream.kind embedded).
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { LocalPdsStore } from '../pds/local-store.js';
+import { EmbeddedUpstream } from '../upstream/embedded.js';
+import type { UpstreamHandle } from '../upstream/index.js';
+import { createNemsCore } from './core.js';
+import type { PatientDirectory } from './matching.js';
+
+/** The local traced-number store as the core's patient directory: GP, postcode and birth date of traced patients. */
+export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirectory {
+  return {
+    lookupPatient(nhsNumber) {
+      const record = local.record(nhsNumber);
+      if (!record) return undefined;
+      if (record.status === 'traced') {
+        return {
+          ...(record.gpOdsCode ? { gpOdsCode: record.gpOdsCode } : {}),
+          ...(record.postcode ? { postcode: record.postcode } : {}),
+          ...(record.birthDate ? { birthDate: record.birthDate } : {}),
+        };
+      }
+      // S-flagged: PDS withholds location data, so generic geographic and GP rules cannot match.
+      if (record.status === 'restricted') return record.birthDate ? { birthDate: record.birthDate } : {};
+      return undefined;
+    },
+  };
+}
+
+export async function createEmbeddedUpstream(config: Config, logger: Logger, local?: LocalPdsStore): Promise<UpstreamHandle> {
+  const core = createNemsCore({
+    dataDir: config.core.dataDir,
+    baseUrl: config.core.baseUrl,
+    pathPrefix: config.nems.pathPrefix,
+    lifecycle: config.core.lifecycle,
+    maxPublishBytes: config.nems.publishMaxBytes,
+    maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
+    rejectRepeatedDigitNhsNumbers: config.nems.rejectRepeatedDigitNhsNumbers,
+    ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
+    logger: logger.child({ component: 'nems-core' }),
+  });
+  logger.info({ dataDir: config.core.dataDir }, 'embedded reference NEMS core open');
+  const upstream = new EmbeddedUpstream(core);
+  return { upstream, close: () => upstream.close() };
+}
