@@ -1,0 +1,28 @@
+// Minimal, strict option parsing for the CLI commands: `--name value` and boolean `--flag`.
+export interface ParsedArgs {
+  readonly options: Record<string, string | true>;
+  readonly positionals: string[];
+}
+
+export function parseArgs(argv: readonly string[], booleans: readonly string[] = []): ParsedArgs {
+  const options: Record<string, string | true> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      if (eq !== -1) options[name] = arg.slice(eq + 1);
+      else if (booleans.includes(name)) options[name] = true;
+      else {
+        const value = argv[i + 1];
+        if (value === undefined || value.startsWith('--')) throw new Error(`option --${name} needs a value`);
+        options[name] = value;
+        i++;
+      }
+    } else {
+      positionals.push(arg);
+    }
+  }
+  return { options, positionals };
+}

@@ -1,0 +1,133 @@
+// `nems-gateway demo`: the whole NEMS flow through the gateway over mTLS with the example certificates, every
+// step's outcome checked. It starts its own gateway (ephemeral port, embedded core, a fresh data folder) so it
+// never disturbs a running one. Exit 0 when every step had its expected outcome.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApp } from '../app.js';
+import { configPathFromEnv, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { listMailbox } from '../nems-core/outbox.js';
+import { createLogger } from '../observability/logger.js';
+import { DEFAULT_CERTS_DIR, PROJECT_ROOT } from '../paths.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../pipeline/routes.js';
+import { parseArgs } from './args.js';
+import { mintSpineJwt } from './jwt.js';
+
+const GP = { client: 'gp-system', asid: '200000000101', ods: 'A83627', mailbox: 'A83627MB001' } as const;
+const CHILD_HEALTH = { client: 'child-health', asid: '200000000102', ods: 'RX3EP' } as const;
+const EXAMPLES = join(PROJECT_ROOT, 'docs', 'examples');
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export async function runDemoCommand(argv: readonly string[]): Promise<number> {
+  const { options } = parseArgs(argv, ['keep-data']);
+  const { config: base } = loadConfig(configPathFromEnv(typeof options.config === 'string' ? options.config : undefined));
+  const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : mkdtempSync(join(tmpdir(), 'nems-demo-'));
+  const certsDir = typeof options.certs === 'string' ? options.certs : DEFAULT_CERTS_DIR;
+  const config: Config = {
+    ...base,
+    server: { ...base.server, port: 0 },
+    admin: { ...base.admin, enabled: false },
+    upstream: { ...base.upstream, kind: 'embedded' },
+    core: { ...base.core, dataDir },
+    logging: { level: 'silent' },
+    lifecycle: { ...base.lifecycle, watchFiles: false, workers: 1 },
+  };
+  const app = await startApp({ config, logger: createLogger('silent') });
+  const port = app.gateway.port;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  let failures = 0;
+  const check = (label: string, ok: boolean, detail: string) => {
+    if (!ok) failures++;
+    out(`${ok ? '  ✔' : '  ✘'} ${label}: ${detail}`);
+  };
+  const send = (client: string, method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1', port, method, path, servername: 'localhost', agent: false,
+          ca: readFileSync(join(certsDir, 'ca.pem')),
+          cert: readFileSync(join(certsDir, `${client}.pem`)),
+          key: readFileSync(join(certsDir, `${client}-key.pem`)),
+          headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  const nemsHeaders = (who: { asid: string; ods: string }, interaction: string, scope: string, jwtAsid = who.asid) => ({
+    fromASID: who.asid,
+    toASID: config.nems.toAsid,
+    InteractionID: interaction,
+    Authorization: `Bearer ${mintSpineJwt({ asid: jwtAsid, ods: who.ods, scope })}`,
+  });
+  const codeOf = (text: string) => /<details><coding>.*?<code value="([A-Z_]+)"\/>/s.exec(text)?.[1] ?? '(none)';
+  const prefix = config.nems.pathPrefix;
+  const subscriptionXml = readFileSync(join(EXAMPLES, 'subscription-explicit.xml'));
+  const eventXml = readFileSync(join(EXAMPLES, 'vaccinations-1-new.xml'));
+
+  try {
+    out(`NEMS gateway demo: gateway on https://localhost:${port}${prefix}, embedded NEMS core, data in ${dataDir}\n`);
+
+    out('1. gp-system creates an explicit subscription for NHS number 9912003888 (vaccinations, change of address)');
+    const created = await send(GP.client, 'POST', `${prefix}/Subscription`,
+      { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, 'patient/Subscription.write'), 'Content-Type': 'application/fhir+xml' }, subscriptionXml);
+    const location = String(created.headers.location ?? '');
+    const id = /\/Subscription\/([0-9a-f]{32})$/.exec(location)?.[1];
+    check('201 Created with a Location', created.status === 201 && id !== undefined, `${created.status} ${location}`);
+
+    out('2. gp-system reads it back');
+    const read = await send(GP.client, 'GET', `${prefix}/Subscription/${id ?? 'missing'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read'));
+    check('200 with status active', read.status === 200 && read.text.includes('<status value="active"/>'), `${read.status}`);
+
+    out('3. child-health publishes a vaccinations event for 9912003888');
+    const published = await send(CHILD_HEALTH.client, 'POST', `${prefix}/Events/1/$process-message`,
+      { ...nemsHeaders(CHILD_HEALTH, publishInteractionId('Vaccinations'), 'patient/Bundle.write'), 'Content-Type': 'application/fhir+xml' }, eventXml);
+    check('202 Accepted', published.status === 202, `${published.status}`);
+
+    out(`4. the event is delivered to gp-system's MESH mailbox ${GP.mailbox}`);
+    let delivered = listMailbox(dataDir, GP.mailbox);
+    for (let i = 0; i < 100 && delivered.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      delivered = listMailbox(dataDir, GP.mailbox);
+    }
+    const message = delivered[0];
+    check('one message in the mailbox', delivered.length === 1, message
+      ? `${message.control.messageId} workflow ${message.control.workflowId}, subscription ${message.control.subscriptionIds.join(',')}`
+      : 'none');
+    if (message) {
+      check('the delivered XML is the published event, byte for byte', readFileSync(message.xmlPath).equals(eventXml), message.xmlPath);
+    }
+
+    out('5. rejections');
+    const unregistered = await send('unregistered', 'GET', `${prefix}/Subscription/${id ?? 'x'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read'));
+    check('an unregistered certificate gets 403 ACCESS_DENIED', unregistered.status === 403 && codeOf(unregistered.text) === 'ACCESS_DENIED', `${unregistered.status} ${codeOf(unregistered.text)}`);
+
+    const wrongAsid = await send(GP.client, 'GET', `${prefix}/Subscription/${id ?? 'x'}`,
+      nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read', CHILD_HEALTH.asid));
+    check('a JWT naming another ASID gets 400 MISSING_OR_INVALID_HEADER', wrongAsid.status === 400 && codeOf(wrongAsid.text) === 'MISSING_OR_INVALID_HEADER', `${wrongAsid.status} ${codeOf(wrongAsid.text)}`);
+
+    const invalidNhs = await send(GP.client, 'POST', `${prefix}/Subscription`,
+      { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, 'patient/Subscription.write'), 'Content-Type': 'application/fhir+xml' },
+      Buffer.from(subscriptionXml.toString().replace('9912003888', '9912003880')));
+    check('an NHS number failing modulus 11 gets 400 INVALID_NHS_NUMBER', invalidNhs.status === 400 && codeOf(invalidNhs.text) === 'INVALID_NHS_NUMBER', `${invalidNhs.status} ${codeOf(invalidNhs.text)}`);
+
+    out(`\n${failures === 0 ? 'demo passed: every step had its expected outcome' : `demo FAILED: ${failures} step(s) did not`}`);
+    return failures === 0 ? 0 : 1;
+  } finally {
+    await app.stop();
+    if (options['keep-data'] !== true && typeof options['data-dir'] !== 'string') rmSync(dataDir, { recursive: true, force: true });
+  }
+}

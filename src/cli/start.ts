@@ -1,0 +1,118 @@
+// `nems-gateway start` (single process or one worker per core) and `nems-gateway check-config` (like nginx -t).
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { startApp } from '../app.js';
+import { ConfigError, configPathFromEnv, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { startAdmin } from '../edge/admin.js';
+import { loadEdgeTls } from '../edge/tls.js';
+import { loadRegistryFile } from '../identity/file-registry.js';
+import { createLogger } from '../observability/logger.js';
+import { createClusterPrimaryMetrics, createMetrics } from '../observability/metrics.js';
+import { LocalPdsStore } from '../pds/local-store.js';
+import { parseArgs } from './args.js';
+
+function readConfig(argv: readonly string[]): { config: Config; file: string } {
+  const { options } = parseArgs(argv);
+  const explicit = typeof options.config === 'string' ? options.config : undefined;
+  return loadConfig(configPathFromEnv(explicit));
+}
+
+/** Validates everything start-up would load, without listening. Exit 0 when valid. */
+export async function checkConfigCommand(argv: readonly string[]): Promise<number> {
+  try {
+    const { config, file } = readConfig(argv);
+    loadEdgeTls(config);
+    const endpoints = loadRegistryFile(config.registry.path);
+    if (config.pds.kind === 'local') await LocalPdsStore.open(config.pds.local.path);
+    process.stdout.write(`${file}: configuration OK (${endpoints.length} endpoints, upstream ${config.upstream.kind}, PDS ${config.pds.kind})\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : `configuration check failed: ${(err as Error).message}`}\n`);
+    return 1;
+  }
+}
+
+/** Returns -1 (keep running) once listening; start-up failures exit non-zero with the reason. */
+export async function startCommand(argv: readonly string[]): Promise<number> {
+  let loaded: { config: Config; file: string };
+  try {
+    loaded = readConfig(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 1;
+  }
+  const { config } = loaded;
+  const logger = createLogger(config.logging.level);
+  const workers = config.lifecycle.workers === 0 ? availableParallelism() : config.lifecycle.workers;
+  if (workers > 1 && cluster.isPrimary) return startPrimary(config, workers, logger);
+  try {
+    await startApp({
+      config,
+      logger: cluster.isWorker ? logger.child({ worker: cluster.worker?.id }) : logger,
+      signals: true,
+      admin: !cluster.isWorker,
+      ...(cluster.isWorker ? { metrics: createMetrics({ clusterWorker: true }) } : {}),
+    });
+    if (cluster.isWorker) process.send?.({ type: 'nems-gateway:listening' });
+    return -1;
+  } catch (err) {
+    logger.fatal({ problem: (err as Error).message }, 'start-up failed');
+    return 1;
+  }
+}
+
+/** Worker-per-core mode: workers share the mTLS port; the primary serves the aggregated admin endpoints. */
+async function startPrimary(config: Config, workers: number, logger: ReturnType<typeof createLogger>): Promise<number> {
+  const metrics = createClusterPrimaryMetrics();
+  let stopping = false;
+  const online = new Set<number>();
+  const fork = () => {
+    const worker = cluster.fork();
+    worker.on('message', (msg: unknown) => {
+      if ((msg as { type?: string })?.type === 'nems-gateway:listening') online.add(worker.id);
+    });
+    worker.on('exit', (code, signal) => {
+      online.delete(worker.id);
+      if (!stopping) {
+        logger.error({ worker: worker.id, code, signal }, 'worker exited; starting a replacement');
+        setTimeout(fork, 500);
+      }
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+  const admin = config.admin.enabled
+    ? await startAdmin({
+        host: config.admin.host,
+        port: config.admin.port,
+        metrics: () => metrics.render(),
+        checks: [
+          { name: 'workers', check: async () => ({ ok: !stopping && online.size > 0, reason: stopping ? 'draining' : `${online.size}/${workers} workers listening` }) },
+        ],
+      })
+    : undefined;
+  logger.info({ workers, adminPort: admin?.port }, 'NEMS gateway primary started');
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
+  const onTerm = () => {
+    if (stopping) return;
+    stopping = true;
+    const live = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    let remaining = live.length;
+    const done = () => {
+      void admin?.close().then(() => process.exit(0));
+    };
+    if (remaining === 0) done();
+    for (const w of live) {
+      w!.once('exit', () => {
+        if (--remaining === 0) done();
+      });
+      w!.process.kill('SIGTERM');
+    }
+    setTimeout(() => process.exit(1), config.lifecycle.drainDeadlineMs + 5000).unref();
+  };
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onTerm);
+  return -1;
+}

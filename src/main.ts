@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// The nems-gateway command line: start, check-config, jwt, core, mailbox, demo.
+import { checkConfigCommand, startCommand } from './cli/start.js';
+import { runJwtCommand } from './cli/jwt.js';
+import { runCoreCommand, runMailboxCommand } from './nems-core/http-server.js';
+import { runDemoCommand } from './cli/demo.js';
+
+const USAGE = `usage: nems-gateway <command> [options]
+
+commands:
+  start [--config F]            start the gateway (default command)
+  check-config [--config F]     validate the configuration, certificates and registry, then exit (0 = valid)
+  jwt --asid A --ods O --scope S [--patient N] [--user U] [--lifetime s] [--aud URL]
+                                print an unsigned Spine JWT for local testing
+  core [--port N] [--host H] [--data-dir D]
+                                run the embedded reference NEMS core as a standalone HTTP server
+  mailbox <id> [--follow] [--data-dir D]
+                                list (or follow) the messages delivered to a MESH-style mailbox
+  demo [--config F]             run the end-to-end demo scenario against a freshly started gateway
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'start', ...rest] = argv;
+  switch (command) {
+    case 'start':
+      return startCommand(rest);
+    case 'check-config':
+      return checkConfigCommand(rest);
+    case 'jwt':
+      return runJwtCommand(rest);
+    case 'core':
+      return runCoreCommand(rest);
+    case 'mailbox':
+      return runMailboxCommand(rest);
+    case 'demo':
+      return runDemoCommand(rest);
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`unknown command '${command}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // start and core keep running until a signal; every other command exits with its code.
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`nems-gateway: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,34 @@
+// Builds the one set of stages the route table refers to by name.
+import type { Config } from '../../config/schema.js';
+import type { PdsLookup } from '../../pds/types.js';
+import type { StageSet } from '../pipeline.js';
+import { createBodyStage } from './body.js';
+import { createHeadersStage } from './headers.js';
+import { createJwtStage } from './jwt.js';
+import { createMimeStage } from './mime.js';
+import { createNhsNumbersStage } from './nhs-numbers.js';
+import { createRateLimitStage } from './rate-limit.js';
+import { createReadBodyStage } from './read-body.js';
+import { createRouteStage } from './route.js';
+
+export interface StageDeps {
+  readonly pds: PdsLookup;
+  readonly now?: () => number;
+  readonly onRateLimited?: (operation: string) => void;
+}
+
+export function createStages(config: Config, deps: StageDeps): StageSet {
+  return {
+    route: createRouteStage(config),
+    'rate-limit': createRateLimitStage(config, {
+      ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.onRateLimited ? { onLimited: deps.onRateLimited } : {}),
+    }),
+    headers: createHeadersStage(config),
+    jwt: createJwtStage(config),
+    mime: createMimeStage(config),
+    'read-body': createReadBodyStage(config),
+    body: createBodyStage(config),
+    'nhs-numbers': createNhsNumbersStage(config, deps.pds),
+  };
+}

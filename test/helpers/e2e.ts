@@ -1,0 +1,198 @@
+// End-to-end harness: real certificates generated in the test run, a real upstream process that counts what it
+// receives, the gateway started in-process on an ephemeral loopback port, and an HTTPS client with client certs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateExampleCertificates } from '../../certs-example/generate.js';
+import { startApp, type RunningApp } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { PROJECT_ROOT } from '../../src/paths.js';
+
+const UPSTREAM_SCRIPT = fileURLToPath(new URL('./counting-upstream.mjs', import.meta.url));
+
+export type ClientName = 'gp-system' | 'child-health' | 'unregistered' | 'untrusted' | 'expired' | 'revoked' | 'none';
+
+export interface Pki {
+  readonly dir: string;
+  file(name: string): string;
+  read(name: string): Buffer;
+  cleanup(): void;
+}
+
+export function createPki(extraClients?: Record<string, string>): Pki {
+  const dir = mkdtempSync(join(tmpdir(), 'nems-pki-'));
+  generateExampleCertificates(dir, extraClients ? { extraClients } : {});
+  return {
+    dir,
+    file: (name) => join(dir, name),
+    read: (name) => readFileSync(join(dir, name)),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface ReceivedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly rawHeaders: string[];
+  /** base64 */
+  readonly body: string;
+}
+
+export interface CountingUpstream {
+  readonly url: string;
+  readonly port: number;
+  stats(): Promise<{ count: number; openSockets: number; received: ReceivedRequest[] }>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCountingUpstream(): Promise<CountingUpstream> {
+  const child: ChildProcess = spawn(process.execPath, [UPSTREAM_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`upstream exited ${code}`)));
+    setTimeout(() => reject(new Error('upstream did not start')), 10_000).unref();
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const control = (path: string) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const req = httpRequest(`${url}${path}`, { agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  return {
+    url,
+    port,
+    stats: async () => JSON.parse((await control('/__test/stats')).toString()),
+    reset: async () => {
+      await control('/__test/reset');
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** A config for tests: ephemeral ports, generated PKI, repo registry and PDS data, silent logs. */
+export function testConfig(pki: Pki, overrides: { upstreamUrl?: string; dataDir?: string; patch?: (raw: Record<string, any>) => void } = {}): Config {
+  const raw: Record<string, any> = {
+    server: {
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: pki.file('server.pem'), key: pki.file('server-key.pem'), ca: pki.file('ca.pem'), crl: pki.file('crl.pem') },
+      limits: { headersTimeoutMs: 5000, requestTimeoutMs: 10000 },
+    },
+    admin: { host: '127.0.0.1', port: 0 },
+    registry: { path: join(PROJECT_ROOT, 'config', 'endpoints.yaml') },
+    upstream: overrides.upstreamUrl
+      ? { kind: 'http', url: overrides.upstreamUrl, timeoutMs: 2000, connectTimeoutMs: 1000 }
+      : { kind: 'embedded' },
+    pds: { kind: 'local', local: { path: join(PROJECT_ROOT, 'config', 'pds-local.yaml') } },
+    core: { dataDir: overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'nems-core-')) },
+    logging: { level: 'silent' },
+    lifecycle: { watchFiles: false, drainDeadlineMs: 2000 },
+  };
+  overrides.patch?.(raw);
+  return parseConfig(raw, join(PROJECT_ROOT, 'config', 'gateway.yaml'));
+}
+
+export async function startTestApp(config: Config, opts: { now?: () => number } = {}): Promise<RunningApp> {
+  return startApp({
+    config,
+    logger: createLogger(config.logging.level),
+    metrics: createMetrics({ collectDefault: false }),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+}
+
+export interface ClientResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+  readonly text: string;
+}
+
+export interface ClientRequest {
+  readonly method?: string;
+  readonly path: string;
+  /** Either an object or raw name/value pairs (to send duplicates and exact casing). */
+  readonly headers?: Record<string, string> | [string, string][];
+  readonly body?: Buffer | string;
+  readonly client: ClientName;
+  readonly agent?: RequestOptions['agent'];
+  readonly timeoutMs?: number;
+}
+
+/** One HTTPS request with the named client certificate. Rejects on TLS failure (as OpenSSL decided). */
+export function send(pki: Pki, port: number, req: ClientRequest): Promise<ClientResponse> {
+  const tlsOptions =
+    req.client === 'none'
+      ? {}
+      : { cert: pki.read(`${req.client}.pem`), key: pki.read(`${req.client}-key.pem`) };
+  // Raw name/value pairs (rawHeaders format) so duplicates and exact casing reach the wire as written.
+  const pairs: [string, string][] = Array.isArray(req.headers) ? [...req.headers] : Object.entries(req.headers ?? {});
+  const body = typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
+  if (body && !pairs.some(([h]) => h.toLowerCase() === 'content-length' || h.toLowerCase() === 'transfer-encoding')) {
+    pairs.push(['content-length', String(body.length)]);
+  }
+  if (!pairs.some(([h]) => h.toLowerCase() === 'host')) pairs.unshift(['Host', `localhost:${port}`]);
+  const headers = pairs.flat();
+  return new Promise<ClientResponse>((resolve, reject) => {
+    const r = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: req.method ?? 'GET',
+        path: req.path,
+        headers,
+        ca: pki.read('ca.pem'),
+        servername: 'localhost',
+        agent: req.agent ?? false,
+        ...tlsOptions,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const buf = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, text: buf.toString('utf8') });
+        });
+        res.on('error', reject);
+      },
+    );
+    r.setTimeout(req.timeoutMs ?? 10_000, () => r.destroy(new Error('client timeout')));
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+/** Extracts the Spine code from an OperationOutcome in XML or JSON. */
+export function spineCodeOf(text: string): string | undefined {
+  const xml = /<details><coding>.*?<code value="([A-Z_]+)"\/>/s.exec(text);
+  if (xml) return xml[1];
+  try {
+    return JSON.parse(text).issue?.[0]?.details?.coding?.[0]?.code;
+  } catch {
+    return undefined;
+  }
+}
