@@ -318,7 +318,7 @@ function sendRejection(req: IncomingMessage, res: ServerResponse, requestId: str
     'x-request-id': requestId,
   };
   // An unread body is never drained for a rejected request: close the connection instead.
-  if (!req.complete) headers.connection = 'close';
+  if (!req.complete && declaresBody(req)) headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
 }
