@@ -49,22 +49,29 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError(file, [`YAML syntax: ${(err as Error).message.split('\n')[0]}`]);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, ['(root): must be a mapping']);
-  const withEnv = applyEnvOverrides(raw as Record<string, unknown>, env, file);
-  return { config: parseConfig(withEnv, file), file };
+  const { config: withEnv, sources } = applyEnvOverrides(raw as Record<string, unknown>, env, file);
+  return { config: validate(withEnv, file, sources), file };
 }
 
 /** Validates a plain object (e.g. built by a test) and resolves its paths against `baseFile`'s folder. */
 export function parseConfig(raw: unknown, baseFile: string): Config {
+  return validate(raw, baseFile, new Map());
+}
+
+/** `sources` maps a key (e.g. `server.port`) to the environment variable that set it, so errors blame the right place. */
+function validate(raw: unknown, baseFile: string, sources: ReadonlyMap<string, string>): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(baseFile, formatIssues(result.error));
+  if (!result.success) throw new ConfigError(baseFile, formatIssues(result.error, sources));
   return resolvePaths(result.data, dirname(resolve(baseFile)));
 }
 
-function formatIssues(error: z.ZodError): string[] {
+function formatIssues(error: z.ZodError, sources: ReadonlyMap<string, string>): string[] {
   return error.issues.map((issue) => {
     const key = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    const from = sources.get(key);
+    const origin = from ? ` (set by ${from})` : '';
     if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-    return `${key}: ${issue.message}`;
+    return `${key}${origin}: ${issue.message}`;
   });
 }
 
@@ -78,9 +85,18 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1]!] = value;
 }
 
-function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, file: string): Record<string, unknown> {
+function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  file: string,
+): { config: Record<string, unknown>; sources: Map<string, string> } {
   const out = structuredClone(raw);
   const problems: string[] = [];
+  const sources = new Map<string, string>();
+  const set = (variable: string, path: string[], value: unknown) => {
+    setPath(out, path, value);
+    sources.set(path.join('.'), variable);
+  };
   const int = (name: string, value: string): number | undefined => {
     if (!/^\d+$/.test(value)) {
       problems.push(`${name}: must be a whole number`);
@@ -88,18 +104,19 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv,
     }
     return Number(value);
   };
-  if (env.NEMS_GATEWAY_HOST) setPath(out, ['server', 'host'], env.NEMS_GATEWAY_HOST);
-  if (env.NEMS_GATEWAY_PORT) setPath(out, ['server', 'port'], int('NEMS_GATEWAY_PORT', env.NEMS_GATEWAY_PORT));
-  if (env.NEMS_GATEWAY_ADMIN_PORT) setPath(out, ['admin', 'port'], int('NEMS_GATEWAY_ADMIN_PORT', env.NEMS_GATEWAY_ADMIN_PORT));
-  if (env.NEMS_GATEWAY_WORKERS) setPath(out, ['lifecycle', 'workers'], int('NEMS_GATEWAY_WORKERS', env.NEMS_GATEWAY_WORKERS));
-  if (env.NEMS_GATEWAY_LOG_LEVEL) setPath(out, ['logging', 'level'], env.NEMS_GATEWAY_LOG_LEVEL);
-  if (env.NEMS_GATEWAY_DATA_DIR) setPath(out, ['core', 'dataDir'], resolve(env.NEMS_GATEWAY_DATA_DIR));
+  if (env.NEMS_GATEWAY_HOST) set('NEMS_GATEWAY_HOST', ['server', 'host'], env.NEMS_GATEWAY_HOST);
+  if (env.NEMS_GATEWAY_PORT) set('NEMS_GATEWAY_PORT', ['server', 'port'], int('NEMS_GATEWAY_PORT', env.NEMS_GATEWAY_PORT));
+  if (env.NEMS_GATEWAY_ADMIN_PORT) set('NEMS_GATEWAY_ADMIN_PORT', ['admin', 'port'], int('NEMS_GATEWAY_ADMIN_PORT', env.NEMS_GATEWAY_ADMIN_PORT));
+  if (env.NEMS_GATEWAY_WORKERS) set('NEMS_GATEWAY_WORKERS', ['lifecycle', 'workers'], int('NEMS_GATEWAY_WORKERS', env.NEMS_GATEWAY_WORKERS));
+  if (env.NEMS_GATEWAY_LOG_LEVEL) set('NEMS_GATEWAY_LOG_LEVEL', ['logging', 'level'], env.NEMS_GATEWAY_LOG_LEVEL);
+  // Relative to the working directory, like any path given on a command line (file paths are relative to the file).
+  if (env.NEMS_GATEWAY_DATA_DIR) set('NEMS_GATEWAY_DATA_DIR', ['core', 'dataDir'], resolve(env.NEMS_GATEWAY_DATA_DIR));
   if (env.NEMS_GATEWAY_UPSTREAM_URL) {
-    setPath(out, ['upstream', 'url'], env.NEMS_GATEWAY_UPSTREAM_URL);
-    setPath(out, ['upstream', 'kind'], 'http');
+    set('NEMS_GATEWAY_UPSTREAM_URL', ['upstream', 'url'], env.NEMS_GATEWAY_UPSTREAM_URL);
+    set('NEMS_GATEWAY_UPSTREAM_URL', ['upstream', 'kind'], 'http');
   }
   if (problems.length) throw new ConfigError(file, problems);
-  return out;
+  return { config: out, sources };
 }
 
 function resolvePaths(config: Config, base: string): Config {

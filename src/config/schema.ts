@@ -6,6 +6,8 @@ const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 const asid = z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID');
 const positiveMs = z.number().int().positive();
+/** Every URL the gateway dials or advertises is HTTP(S); `ftp:` or `file:` would only fail later and obscurely. */
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
 const tlsFiles = z.strictObject({
   cert: z.string().min(1),
@@ -55,7 +57,7 @@ const jwtSchema = z
         enabled: z.boolean().default(false),
         /** PEM public keys (SPKI) or certificates, with the algorithm each is for. */
         keys: z.array(z.strictObject({ path: z.string().min(1), alg: z.string().min(1), kid: z.string().optional() })).default([]),
-        jwksUrl: z.url().optional(),
+        jwksUrl: httpUrl.optional(),
         issuers: z.array(z.string()).default([]),
         algorithms: z.array(z.string()).default(['RS256', 'RS512', 'ES256', 'PS256']),
       })
@@ -99,7 +101,7 @@ const upstreamSchema = z
   .strictObject({
     /** embedded: the in-process reference NEMS core; http: a remote NEMS (Spine, or `nems-gateway core`); echo: a loopback echo. */
     kind: z.enum(['embedded', 'http', 'echo']).default('embedded'),
-    url: z.url().optional(),
+    url: httpUrl.optional(),
     /** Forwarding engine for kind http. */
     engine: z.enum(['http-proxy', 'undici']).default('undici'),
     connectTimeoutMs: positiveMs.default(5_000),
@@ -122,14 +124,14 @@ const pdsSchema = z
     local: z.strictObject({ path: z.string().min(1) }).default({ path: 'pds-local.yaml' }),
     fhir: z
       .strictObject({
-        baseUrl: z.url(),
+        baseUrl: httpUrl,
         timeoutMs: positiveMs.default(3_000),
         auth: z
           .discriminatedUnion('kind', [
             z.strictObject({ kind: z.literal('none') }),
             z.strictObject({
               kind: z.literal('application-restricted'),
-              tokenUrl: z.url(),
+              tokenUrl: httpUrl,
               apiKey: z.string().min(1),
               privateKeyPath: z.string().min(1),
               kid: z.string().min(1),
@@ -173,7 +175,7 @@ const coreSchema = z
   .strictObject({
     dataDir: z.string().min(1).default('../data'),
     /** Base URL used in Location headers. */
-    baseUrl: z.url().default('https://localhost:8443/STU3'),
+    baseUrl: httpUrl.default('https://localhost:8443/STU3'),
     /** Event-type lifecycle table (§2.6): code -> state and an optional info text for warnings. */
     lifecycle: z
       .record(z.string(), z.strictObject({ state: lifecycleState, since: z.string().optional(), info: z.string().optional() }))

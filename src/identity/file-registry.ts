@@ -4,14 +4,21 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ALL_WORKFLOW_IDS, LEGACY_WORKFLOW_ALIASES } from '../fhir/events.js';
+import { ALL_WORKFLOW_IDS, LEGACY_WORKFLOW_ALIASES, PUBLISHABLE_EVENT_TYPES } from '../fhir/events.js';
 import { ALL_INTERACTION_IDS } from '../pipeline/routes.js';
 import type { AsidRegistration, Endpoint, EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from './types.js';
 
 const knownWorkflowIds = new Set([...ALL_WORKFLOW_IDS, ...Object.keys(LEGACY_WORKFLOW_ALIASES)]);
-const knownInteractions = new Set(ALL_INTERACTION_IDS);
-/** Legacy publish InteractionIDs (§2.1 history) a registry may list for old publishers. */
-const LEGACY_PUBLISH_INTERACTION = /^urn:nhs:names:services:events:[A-Za-z0-9-]+\.(Write|write:[12])$/;
+const PUBLISH_PREFIX = 'urn:nhs:names:services:events:';
+/**
+ * Legacy publish InteractionIDs (§2.1 history) a registry may list for old publishers: `<event-code>.Write` and
+ * `.write:1` / `.write:2` on the event code or the publish code. Only the real events: a typo is an error.
+ */
+const LEGACY_PUBLISH_INTERACTIONS = PUBLISHABLE_EVENT_TYPES.flatMap((e) => [
+  `${PUBLISH_PREFIX}${e.code}.Write`,
+  ...[e.code, e.publishInteractionCode!].flatMap((name) => [`${PUBLISH_PREFIX}${name}.write:1`, `${PUBLISH_PREFIX}${name}.write:2`]),
+]);
+const knownInteractions = new Set([...ALL_INTERACTION_IDS, ...LEGACY_PUBLISH_INTERACTIONS]);
 
 const fqdn = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a DNS name');
 const odsCode = z.string().regex(/^[A-Z0-9]{1,9}$/, 'must be an ODS code (1 to 9 upper-case letters or digits)');
@@ -26,7 +33,7 @@ const registryFileSchema = z.strictObject({
           z.strictObject({
             asid: z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID'),
             odsCodes: z.array(odsCode).min(1),
-            interactions: z.array(z.string().refine((i) => knownInteractions.has(i) || LEGACY_PUBLISH_INTERACTION.test(i), 'is not a NEMS InteractionID')),
+            interactions: z.array(z.string().refine((i) => knownInteractions.has(i), 'is not a NEMS InteractionID')),
             subscriptionTypes: z.array(z.enum(['explicit', 'generic'])).default([]),
             mailboxes: z
               .array(
@@ -66,6 +73,8 @@ export function parseRegistry(raw: unknown, file: string): Endpoint[] {
   const problems: string[] = [];
   const seenFqdn = new Set<string>();
   const seenAsid = new Set<string>();
+  // A MESH mailbox belongs to one organisation: two registrations naming it would let one deliver into the other's.
+  const seenMailbox = new Set<string>();
   const endpoints: Endpoint[] = result.data.endpoints.map((entry, i) => {
     const name = entry.fqdn.toLowerCase();
     if (seenFqdn.has(name)) problems.push(`endpoints.${i}.fqdn: '${name}' is registered twice`);
@@ -75,6 +84,8 @@ export function parseRegistry(raw: unknown, file: string): Endpoint[] {
       if (seenAsid.has(a.asid)) problems.push(`endpoints.${i}.asids.${j}.asid: ${a.asid} is registered twice`);
       seenAsid.add(a.asid);
       a.mailboxes.forEach((m, k) => {
+        if (seenMailbox.has(m.id.toUpperCase())) problems.push(`endpoints.${i}.asids.${j}.mailboxes.${k}.id: ${m.id} is registered twice`);
+        seenMailbox.add(m.id.toUpperCase());
         if (!a.odsCodes.includes(m.odsCode)) {
           problems.push(`endpoints.${i}.asids.${j}.mailboxes.${k}.odsCode: ${m.odsCode} is not one of the ASID's odsCodes`);
         }
@@ -98,12 +109,18 @@ export function parseRegistry(raw: unknown, file: string): Endpoint[] {
 }
 
 export function loadRegistryFile(file: string): Endpoint[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RegistryError(file, [`cannot read file (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(file, 'utf8'), { maxAliasCount: 1000 });
+    raw = parseYaml(text, { maxAliasCount: 1000 });
   } catch (err) {
-    const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0];
-    throw new RegistryError(file, [`cannot load: ${detail}`]);
+    // The first line names the problem and its position; the rest quotes the file, which stays out of logs.
+    throw new RegistryError(file, [`YAML syntax: ${(err as Error).message.split('\n')[0]}`]);
   }
   return parseRegistry(raw, file);
 }

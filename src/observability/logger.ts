@@ -2,23 +2,62 @@
 // never an NHS number, JWT, certificate or key (those fields are censored even if a caller passes them).
 import pino, { type Logger, type LoggerOptions } from 'pino';
 
-/** Every field that could carry a secret or patient identifier, wherever it appears in a log object. */
+export const REDACTED = '[REDACTED]';
+
+/**
+ * The redaction list, part 1: every field that could carry a secret or patient identifier, wherever it appears in
+ * a log object. Paths are exact (pino/fast-redact), so header names are listed in both spellings a caller may use.
+ */
 export const REDACT_PATHS: readonly string[] = [
   'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'request.headers.authorization',
-  'headers.cookie', '*.headers.cookie',
+  'Authorization', '*.Authorization', 'headers.Authorization', 'req.headers.Authorization', 'request.headers.Authorization',
+  'headers.cookie', '*.headers.cookie', 'headers["set-cookie"]', '*.headers["set-cookie"]',
+  'headers.apikey', '*.headers.apikey', 'apiKey', '*.apiKey', 'password', '*.password',
   'jwt', '*.jwt', 'token', '*.token', 'access_token', '*.access_token', 'client_assertion', '*.client_assertion',
-  'nhsNumber', '*.nhsNumber', 'nhsNumbers', '*.nhsNumbers', 'requesting_patient', '*.requesting_patient',
+  'nhsNumber', '*.nhsNumber', 'nhsNumbers', '*.nhsNumbers', 'nhs_number', '*.nhs_number', 'requesting_patient', '*.requesting_patient',
   'criteria', '*.criteria', 'body', '*.body',
   'cert', '*.cert', 'key', '*.key', 'privateKey', '*.privateKey', 'pem', '*.pem',
 ];
+
+/**
+ * The redaction list, part 2: values recognised wherever they are (messages, error text, fields not listed
+ * above), applied to every line as written. A path list alone cannot see a token inside an error message.
+ */
+export const REDACT_PATTERNS: readonly RegExp[] = [
+  /** Bearer credentials with their scheme (the scheme name is case-insensitive, RFC 9110 §11.1). */
+  /\bBearer\b\s*[A-Za-z0-9._~+/=-]*/gi,
+  /** JWTs, signed or not: base64url('{"…') header, payload, optional signature. */
+  /\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g,
+  /** PEM blocks (certificates, keys, CRLs), also cut short: up to the end of the JSON string. */
+  /-----BEGIN (?:[^"\\]|\\.)*/g,
+  /** NHS numbers, valid or not (a rejected one is still patient data): 10 digits, optionally 3-3-4 spaced. */
+  /(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9A-Za-z])/g,
+];
+
+/** Cheap pre-check so ordinary lines skip the scan. */
+const MAY_NEED_SCRUBBING = /\d{3}[ -]?\d{3}[ -]?\d{4}|eyJ|bearer|-----BEGIN/i;
+/** JSON string literals, and bare JSON numbers of 10 digits (which become the string "[REDACTED]"). */
+const JSON_TOKENS = /"(?:[^"\\]|\\.)*"|(?<![\w."-])\d{10}(?![\w.])/g;
+
+/** Applies REDACT_PATTERNS to one serialised log line, keeping it valid JSON. */
+export function scrubLogLine(line: string): string {
+  if (!MAY_NEED_SCRUBBING.test(line)) return line;
+  return line.replace(JSON_TOKENS, (token) => {
+    if (token[0] !== '"') return `"${REDACTED}"`;
+    let out = token;
+    for (const pattern of REDACT_PATTERNS) out = out.replace(pattern, REDACTED);
+    return out;
+  });
+}
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const options: LoggerOptions = {
     level,
     base: { service: 'nems-gateway' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: [...REDACT_PATHS], censor: '[REDACTED]' },
+    redact: { paths: [...REDACT_PATHS], censor: REDACTED },
     formatters: { level: (label) => ({ level: label }) },
+    hooks: { streamWrite: scrubLogLine },
   };
   return destination ? pino(options, destination) : pino(options);
 }
