@@ -75,7 +75,7 @@ describe('the redaction list recognises secrets wherever they are', () => {
     ['an NHS number written 3-3-4', () => [{ note: '991 200 3888 and 991-200-3880' }, 'x']],
     ['a certificate in an unlisted field', () => [{ material: CERT_PEM }, 'x']],
     ['a private key in the message', () => [{}, `loaded ${KEY_PEM}`]],
-  ] as const)('%s', (_name, args) => {
+  ] as [string, () => [Record<string, unknown>, string]][])('%s', (_name, args) => {
     const { logger, text, objects } = capture();
     const [object, message] = args();
     logger.info(object, message);
