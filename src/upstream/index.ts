@@ -42,13 +42,14 @@ export async function createUpstream(config: Config, logger: Logger, embedded?: 
   }
 }
 
-/** Never log credentials that may be embedded in a URL. */
+/** Never log credentials that may be embedded in a URL (user info, query parameters such as API keys). */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     u.username = '';
     u.password = '';
     u.search = '';
+    u.hash = '';
     return u.toString();
   } catch {
     return '[invalid url]';
