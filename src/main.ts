@@ -1,9 +1,6 @@
 #!/usr/bin/env node
 // The nems-gateway command line: start, check-config, jwt, core, mailbox, demo.
-import { checkConfigCommand, startCommand } from './cli/start.js';
-import { runJwtCommand } from './cli/jwt.js';
-import { runCoreCommand, runMailboxCommand } from './nems-core/http-server.js';
-import { runDemoCommand } from './cli/demo.js';
+// Each command's modules are imported only when it runs: `--help`, `jwt` and `check-config` start quickly.
 
 const USAGE = `usage: nems-gateway <command> [options]
 
@@ -16,24 +13,25 @@ commands:
                                 run the embedded reference NEMS core as a standalone HTTP server
   mailbox <id> [--follow] [--data-dir D]
                                 list (or follow) the messages delivered to a MESH-style mailbox
-  demo [--config F]             run the end-to-end demo scenario against a freshly started gateway
+  demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
+                                run the end-to-end demo scenario against a freshly started gateway
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'start', ...rest] = argv;
   switch (command) {
     case 'start':
-      return startCommand(rest);
+      return (await import('./cli/start.js')).startCommand(rest);
     case 'check-config':
-      return checkConfigCommand(rest);
+      return (await import('./cli/start.js')).checkConfigCommand(rest);
     case 'jwt':
-      return runJwtCommand(rest);
+      return (await import('./cli/jwt.js')).runJwtCommand(rest);
     case 'core':
-      return runCoreCommand(rest);
+      return (await import('./nems-core/http-server.js')).runCoreCommand(rest);
     case 'mailbox':
-      return runMailboxCommand(rest);
+      return (await import('./nems-core/http-server.js')).runMailboxCommand(rest);
     case 'demo':
-      return runDemoCommand(rest);
+      return (await import('./cli/demo.js')).runDemoCommand(rest);
     case '-h':
     case '--help':
     case 'help':

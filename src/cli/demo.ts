@@ -1,10 +1,12 @@
 // `nems-gateway demo`: the whole NEMS flow through the gateway over mTLS with the example certificates, every
-// step's outcome checked. It starts its own gateway (ephemeral port, embedded core, a fresh data folder) so it
-// never disturbs a running one. Exit 0 when every step had its expected outcome.
+// step's outcome checked. It starts its own gateway (ephemeral loopback port, no admin listener, embedded core, a
+// fresh data folder) so it never disturbs a running one. Exit 0 when every step had its expected outcome.
+// Options: --config F (registry, PDS data, limits), --certs DIR (example PKI; default certs-example/generated),
+// --data-dir D (keep the core's data there), --keep-data.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { startApp } from '../app.js';
 import { configPathFromEnv, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -29,10 +31,22 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
   const { options } = parseArgs(argv, ['keep-data']);
   const { config: base } = loadConfig(configPathFromEnv(typeof options.config === 'string' ? options.config : undefined));
   const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : mkdtempSync(join(tmpdir(), 'nems-demo-'));
-  const certsDir = typeof options.certs === 'string' ? options.certs : DEFAULT_CERTS_DIR;
+  const certsDir = typeof options.certs === 'string' ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;
+  // The example client certificates only chain to the example CA: the gateway's side comes from the same folder.
   const config: Config = {
     ...base,
-    server: { ...base.server, port: 0 },
+    server: {
+      ...base.server,
+      host: '127.0.0.1',
+      port: 0,
+      tls: {
+        ...base.server.tls,
+        cert: join(certsDir, 'server.pem'),
+        key: join(certsDir, 'server-key.pem'),
+        ca: join(certsDir, 'ca.pem'),
+        crl: join(certsDir, 'crl.pem'),
+      },
+    },
     admin: { ...base.admin, enabled: false },
     upstream: { ...base.upstream, kind: 'embedded' },
     core: { ...base.core, dataDir },
