@@ -28,7 +28,7 @@ interface Reply {
 }
 
 export async function runDemoCommand(argv: readonly string[]): Promise<number> {
-  const { options } = parseArgs(argv, ['keep-data']);
+  const { options } = parseArgs(argv, ['keep-data'], ['config', 'certs', 'data-dir']);
   const { config: base } = loadConfig(configPathFromEnv(typeof options.config === 'string' ? options.config : undefined));
   const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : mkdtempSync(join(tmpdir(), 'nems-demo-'));
   const certsDir = typeof options.certs === 'string' ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;

@@ -62,7 +62,22 @@ export function parseConfig(raw: unknown, baseFile: string): Config {
 function validate(raw: unknown, baseFile: string, sources: ReadonlyMap<string, string>): Config {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(baseFile, formatIssues(result.error, sources));
+  const problems = crossCheck(result.data, sources);
+  if (problems.length) throw new ConfigError(baseFile, problems);
   return resolvePaths(result.data, dirname(resolve(baseFile)));
+}
+
+/** Rules that span sections; each would otherwise surface only at start-up as a bare EADDRINUSE. */
+function crossCheck(config: Config, sources: ReadonlyMap<string, string>): string[] {
+  const problems: string[] = [];
+  if (config.admin.enabled && config.admin.port !== 0 && config.admin.port === config.server.port) {
+    const adminFrom = sources.get('admin.port');
+    const serverFrom = sources.get('server.port');
+    problems.push(
+      `admin.port${adminFrom ? ` (set by ${adminFrom})` : ''}: must differ from server.port (${config.server.port}${serverFrom ? `, set by ${serverFrom}` : ''})`,
+    );
+  }
+  return problems;
 }
 
 function formatIssues(error: z.ZodError, sources: ReadonlyMap<string, string>): string[] {

@@ -31,3 +31,14 @@ describe('parseArgs', () => {
     expect(parseArgs(['--config=']).options).toEqual({ config: '' });
   });
 });
+
+describe('parseArgs with a list of known options', () => {
+  it('refuses an unknown option, naming it', () => {
+    expect(() => parseArgs(['--confg', 'a.yaml'], [], ['config'])).toThrow('unknown option --confg');
+    expect(() => parseArgs(['--confg=a.yaml'], [], ['config'])).toThrow('unknown option --confg');
+  });
+
+  it('accepts the known options and the boolean flags', () => {
+    expect(parseArgs(['--config', 'a', '--keep-data'], ['keep-data'], ['config']).options).toEqual({ config: 'a', 'keep-data': true });
+  });
+});

@@ -115,6 +115,12 @@ describe('usage', () => {
     for (const command of ['start', 'check-config', 'jwt', 'core', 'mailbox', 'demo']) expect(r.stdout).toContain(`\n  ${command} `);
   });
 
+  it('demo refuses a mistyped option instead of running with defaults', async () => {
+    const r = await runCli(['demo', '--cert', pki.dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('nems-gateway: unknown option --cert\n');
+  });
+
   it('an unknown command exits 2 with the usage on stderr', async () => {
     const r = await runCli(['frobnicate']);
     expect(r.code).toBe(2);

@@ -259,6 +259,14 @@ describe('a bad file stops start-up with an error naming the key and the problem
     expect(problems[0]).toMatch(problem);
   });
 
+  it('an admin port equal to the mTLS port', () => {
+    expect(problemsOf(MINIMAL.replace('server:\n', 'server:\n  port: 9000\n') + 'admin: { port: 9000 }\n')).toEqual(['admin.port: must differ from server.port (9000)']);
+    expect(problemsOf(MINIMAL, { NEMS_GATEWAY_PORT: '9464' })).toEqual(['admin.port: must differ from server.port (9464, set by NEMS_GATEWAY_PORT)']);
+    // Both ephemeral, or the admin listener off: no clash.
+    expect(loadConfig(configFile(`${MINIMAL}admin: { port: 0 }\n`), { NEMS_GATEWAY_PORT: '0' }).config.server.port).toBe(0);
+    expect(loadConfig(configFile(`${MINIMAL}admin: { port: 9464, enabled: false }\n`), { NEMS_GATEWAY_PORT: '9464' }).config.server.port).toBe(9464);
+  });
+
   it('upstream kind http without a url', () => {
     expect(problemsOf(`${MINIMAL}upstream: { kind: http }\n`)).toEqual(['upstream.url: is required when kind is http']);
   });
