@@ -2,7 +2,7 @@
 // for localhost / 127.0.0.1, client certificates for the registry's example endpoints and for each failure case,
 // and a CRL that revokes one of them. node-forge is used here only to MAKE certificates; every trust decision is
 // OpenSSL's (node:tls). Usage: `npm run certs [-- --out DIR] [--if-missing]`.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
@@ -94,7 +94,7 @@ function issueLeaf(
 }
 
 /** A v2 CRL signed by the CA (node-forge has no CRL builder, so the DER is assembled here). */
-function makeCrl(ca: Issued, revokedSerials: string[], now: number): string {
+function makeCrl(ca: Issued, revokedSerials: string[], now: number, crlNumberHex = '01'): string {
   const sha256WithRsa = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(pki.oids.sha256WithRSAEncryption!).getBytes()),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
@@ -109,7 +109,7 @@ function makeCrl(ca: Issued, revokedSerials: string[], now: number): string {
   const crlNumber = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('2.5.29.20').getBytes()),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false,
-      asn1.toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes('01'))).getBytes()),
+      asn1.toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(crlNumberHex))).getBytes()),
   ]);
   const authorityKeyId = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('2.5.29.35').getBytes()),
@@ -150,12 +150,17 @@ function writePair(dir: string, name: string, issued: Issued): void {
  * Writes the example PKI into `dir`. Extra client names can be issued by the same CA (e.g. for tests of
  * additional registry entries): `extraClients: { name: fqdn }`.
  */
-export function generateExampleCertificates(dir: string, opts: { extraClients?: Record<string, string> } = {}): ExampleCertificates {
+export function generateExampleCertificates(
+  dir: string,
+  opts: { extraClients?: Record<string, string>; keepCaKey?: boolean } = {},
+): ExampleCertificates {
   mkdirSync(dir, { recursive: true });
   const now = Date.now();
   const ca = makeCa('NEMS Gateway Development CA', now);
   const otherCa = makeCa('Untrusted Development CA', now);
   writeFileSync(join(dir, 'ca.pem'), pki.certificateToPem(ca.cert));
+  // Only on request (tests of certificate rotation and CRL updates): the example CA's key never ships by default.
+  if (opts.keepCaKey) writeFileSync(join(dir, 'ca-key.pem'), pki.privateKeyToPem(ca.keys.privateKey), { mode: 0o600 });
   writeFileSync(join(dir, 'untrusted-ca.pem'), pki.certificateToPem(otherCa.cert));
 
   const valid = { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 825 * DAY_MS) };
@@ -174,6 +179,41 @@ export function generateExampleCertificates(dir: string, opts: { extraClients?: 
   }
   writeFileSync(join(dir, 'crl.pem'), makeCrl(ca, revokedSerial ? [revokedSerial] : [], now));
   return { dir, clients: Object.keys(clients) };
+}
+
+/** The example CA of `dir`, from ca.pem and the ca-key.pem written with `keepCaKey`. */
+function loadCa(dir: string): Issued {
+  const cert = pki.certificateFromPem(readFileSync(join(dir, 'ca.pem'), 'utf8'));
+  const privateKey = pki.privateKeyFromPem(readFileSync(join(dir, 'ca-key.pem'), 'utf8')) as forge.pki.rsa.PrivateKey;
+  return { cert, keys: { privateKey, publicKey: cert.publicKey as forge.pki.rsa.PublicKey } };
+}
+
+/**
+ * Issues another localhost server certificate from the example CA of `dir` (generated with `keepCaKey`), written
+ * as `<name>.pem` and `<name>-key.pem`: a certificate rotation. Returns the new certificate's serial (hex).
+ */
+export function issueServerCertificate(dir: string, name: string): string {
+  const ca = loadCa(dir);
+  const now = Date.now();
+  const issued = issueLeaf(ca, {
+    cn: 'localhost', dnsNames: ['localhost'], ips: ['127.0.0.1'], usage: 'server',
+    notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 400 * DAY_MS),
+  });
+  writePair(dir, name, issued);
+  return issued.cert.serialNumber;
+}
+
+/**
+ * Writes a new CRL from the example CA of `dir` (generated with `keepCaKey`) revoking the named certificates
+ * (`<name>.pem` in `dir`), with the given CRL number. Returns the CRL in PEM.
+ */
+export function writeExampleCrl(dir: string, revokedNames: readonly string[], file = 'crl.pem', crlNumber = 2): string {
+  const ca = loadCa(dir);
+  const serials = revokedNames.map((name) => pki.certificateFromPem(readFileSync(join(dir, `${name}.pem`), 'utf8')).serialNumber);
+  const hex = crlNumber.toString(16);
+  const pem = makeCrl(ca, serials, Date.now(), hex.length % 2 ? `0${hex}` : hex);
+  writeFileSync(join(dir, file), pem);
+  return pem;
 }
 
 function main(argv: string[]): void {

@@ -58,26 +58,51 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
     return -1;
   } catch (err) {
     logger.fatal({ problem: (err as Error).message }, 'start-up failed');
+    // startApp closes what it opened; should any handle still linger, exit anyway.
+    setTimeout(() => process.exit(1), 500).unref();
     return 1;
   }
 }
 
-/** Worker-per-core mode: workers share the mTLS port; the primary serves the aggregated admin endpoints. */
+/**
+ * Worker-per-core mode: workers share the mTLS port (node:cluster hands connections round-robin); the primary
+ * serves the aggregated admin endpoints, forwards SIGHUP, and on SIGTERM/SIGINT drains every worker and exits 0
+ * only when each of them did. Rate-limit buckets are per worker (see the rate-limit stage).
+ */
 async function startPrimary(config: Config, workers: number, logger: ReturnType<typeof createLogger>): Promise<number> {
   const metrics = createClusterPrimaryMetrics();
   let stopping = false;
+  let failedExits = 0;
   const online = new Set<number>();
+  const everListened = new Set<number>();
+  if (config.rateLimits.enabled) {
+    logger.warn({ workers }, 'rate limits are enforced per worker: a client spread over several connections can reach up to workers × the configured rate');
+  }
   const fork = () => {
     const worker = cluster.fork();
     worker.on('message', (msg: unknown) => {
-      if ((msg as { type?: string })?.type === 'nems-gateway:listening') online.add(worker.id);
+      if ((msg as { type?: string })?.type !== 'nems-gateway:listening') return;
+      online.add(worker.id);
+      everListened.add(worker.id);
+      if (online.size === workers) logger.info({ workers }, 'all workers listening');
     });
     worker.on('exit', (code, signal) => {
       online.delete(worker.id);
-      if (!stopping) {
-        logger.error({ worker: worker.id, code, signal }, 'worker exited; starting a replacement');
-        setTimeout(fork, 500);
+      if (stopping) {
+        if (code !== 0) failedExits++;
+        logger.info({ worker: worker.id, code, signal }, 'worker stopped');
+        return;
       }
+      if (!everListened.has(worker.id)) {
+        // A worker that cannot even start (bad file, port in use) would fail the same way forever.
+        logger.fatal({ worker: worker.id, code, signal }, 'worker failed to start; stopping');
+        shutdown(1);
+        return;
+      }
+      logger.error({ worker: worker.id, code, signal }, 'worker exited; starting a replacement');
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, 500);
     });
   };
   for (let i = 0; i < workers; i++) fork();
@@ -95,13 +120,20 @@ async function startPrimary(config: Config, workers: number, logger: ReturnType<
   process.on('SIGHUP', () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
   });
-  const onTerm = () => {
+
+  function shutdown(exitCode: number): void {
     if (stopping) return;
     stopping = true;
-    const live = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    logger.info({ workers: online.size, deadlineMs: config.lifecycle.drainDeadlineMs }, 'draining workers');
+    const live = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
     let remaining = live.length;
     const done = () => {
-      void admin?.close().then(() => process.exit(0));
+      metrics.close();
+      const code = exitCode || (failedExits > 0 ? 1 : 0);
+      void (admin?.close() ?? Promise.resolve()).then(() => {
+        logger.info({ code }, 'stopped');
+        process.exit(code);
+      });
     };
     if (remaining === 0) done();
     for (const w of live) {
@@ -110,9 +142,12 @@ async function startPrimary(config: Config, workers: number, logger: ReturnType<
       });
       w!.process.kill('SIGTERM');
     }
-    setTimeout(() => process.exit(1), config.lifecycle.drainDeadlineMs + 5000).unref();
-  };
-  process.once('SIGTERM', onTerm);
-  process.once('SIGINT', onTerm);
+    setTimeout(() => {
+      logger.error('workers did not stop within the drain deadline');
+      process.exit(1);
+    }, config.lifecycle.drainDeadlineMs + 5000).unref();
+  }
+  process.on('SIGTERM', () => shutdown(0));
+  process.on('SIGINT', () => shutdown(0));
   return -1;
 }

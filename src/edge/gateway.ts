@@ -87,6 +87,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   server.on('tlsClientError', (err: Error, tlsSocket: TLSSocket) => {
     observer.tlsHandshakeFailed(err, tlsSocket);
     logger.debug({ event: 'tls_handshake_failed', code: (err as NodeJS.ErrnoException).code }, 'TLS handshake failed');
+    // Node leaves the socket open after some of these (ERR_TLS_HANDSHAKE_TIMEOUT): a silent client must not hold it.
+    tlsSocket.destroy();
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
 

@@ -65,6 +65,8 @@ export function recordCertificateExpiry(
   config: Config,
   registry: Pick<EndpointRegistry, 'endpoints'>,
   logger?: Pick<Logger, 'warn'>,
+  /** Which gauges to refresh (default both): after a refused reload, the files on disk are not the ones in force. */
+  refresh: { readonly edge?: boolean; readonly upstream?: boolean } = {},
 ): void {
   const read = (certificate: string, path: string, dateOf: (pem: Buffer) => Date | undefined): Date | undefined => {
     try {
@@ -77,9 +79,12 @@ export function recordCertificateExpiry(
   const fixed = (label: FixedCertificateLabel, path: string | undefined, dateOf: (pem: Buffer) => Date | undefined) =>
     metrics.setCertificateExpiry(label, path ? read(label, path, dateOf) : undefined);
 
-  fixed('server', config.server.tls.cert, certificateNotAfter);
-  fixed('ca', config.server.tls.ca, bundleEarliestNotAfter);
-  fixed('crl_next_update', config.server.tls.crl, crlBundleEarliestNextUpdate);
+  if (refresh.edge ?? true) {
+    fixed('server', config.server.tls.cert, certificateNotAfter);
+    fixed('ca', config.server.tls.ca, bundleEarliestNotAfter);
+    fixed('crl_next_update', config.server.tls.crl, crlBundleEarliestNextUpdate);
+  }
+  if (!(refresh.upstream ?? true)) return;
 
   const upstream = new Map<string, Date>();
   const byPath = new Map<string, Date | undefined>();

@@ -1,0 +1,66 @@
+// The issue-3 policy cases as a reusable end-to-end check (same rules as test/e2e/policy.e2e.test.ts), so other
+// deployments of the gateway (cluster mode) can be held to identical outcomes.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
+import type { PolicyBody, PolicyCase } from '../pipeline/policy-cases.js';
+import { send, spineCodeOf, type CountingUpstream, type Pki } from './e2e.js';
+import { EXPLICIT_SUBSCRIPTION, ODS_URL, subscriptionJson, subscriptionXml } from './bodies.js';
+import { CHILD_HEALTH_MAILBOX, CHILD_HEALTH_ODS } from './endpoints.js';
+
+const EVENT_FIXTURE: Record<string, string> = {
+  'vaccinations-1': 'vaccinations-1-new.xml',
+  'blood-spot-test-outcome-1': 'blood-spot-test-outcome-1-new.xml',
+  'newborn-hearing-1': 'newborn-hearing-1-new.xml',
+  'nipe-outcome-1': 'nipe-outcome-1-update.xml',
+  'professional-contacts-1': 'Professional-Contacts-1-new.xml',
+};
+
+export function policyBody(c: PolicyCase, body: PolicyBody): Buffer {
+  switch (body.kind) {
+    case 'raw':
+      return Buffer.from(body.text);
+    case 'event':
+      return readFileSync(join(SHARED_FIXTURES_DIR, EVENT_FIXTURE[body.eventCode] ?? 'vaccinations-1-new.xml'));
+    case 'subscription': {
+      const model = c.endpoint === 'child-health'
+        ? { ...EXPLICIT_SUBSCRIPTION, contacts: [{ system: 'url', value: `${ODS_URL}${CHILD_HEALTH_ODS}`, use: 'work' }], channel: { type: 'message', endpoint: CHILD_HEALTH_MAILBOX } }
+        : EXPLICIT_SUBSCRIPTION;
+      return Buffer.from(body.format === 'json' ? subscriptionJson(model) : subscriptionXml(model));
+    }
+  }
+}
+
+export interface PolicyOutcome {
+  readonly status: number;
+  readonly code: string | undefined;
+  /** Requests the upstream received for this case. */
+  readonly forwarded: number;
+  /** The forwarded body equals the client's bytes (pass cases). */
+  readonly bodyIntact?: boolean;
+}
+
+/** Sends one case on a new TLS connection and reports what happened (the upstream is reset first). */
+export async function runPolicyCase(pki: Pki, port: number, upstream: CountingUpstream, c: PolicyCase): Promise<PolicyOutcome> {
+  await upstream.reset();
+  const body = c.body ? policyBody(c, c.body) : undefined;
+  const res = await send(pki, port, {
+    client: c.endpoint, method: c.method, path: c.path,
+    headers: c.headers.map(([n, v]) => [n, v] as [string, string]),
+    ...(body ? { body } : {}),
+  });
+  const stats = await upstream.stats();
+  const received = stats.received[0];
+  return {
+    status: res.status,
+    code: c.method === 'HEAD' ? (c.expect === 'pass' ? undefined : c.expect.code) : spineCodeOf(res.text),
+    forwarded: stats.count,
+    ...(received ? { bodyIntact: Buffer.from(received.body, 'base64').equals(body ?? Buffer.alloc(0)) } : {}),
+  };
+}
+
+/** What the single-process e2e suite expects for the case. */
+export function expectedOutcome(c: PolicyCase): Omit<PolicyOutcome, 'code'> & { code?: string } {
+  if (c.expect === 'pass') return { status: c.method === 'POST' ? 201 : 200, forwarded: 1, bodyIntact: true };
+  return { status: c.expect.status, code: c.expect.code, forwarded: 0 };
+}
