@@ -34,11 +34,12 @@ async function startCluster(pki: Pki, upstreamUrl: string | undefined, cleanups:
   cleanups.push(() => cli.kill());
   const primary = await cli.waitForLog((l) => l.msg === 'NEMS gateway primary started', 'primary started');
   await cli.waitForLog((l) => l.msg === 'all workers listening', 'all workers listening', 20_000);
-  const listening = cli.logs.filter((l) => l.msg === 'NEMS gateway listening (mTLS)');
-  expect(new Set(listening.map((l) => l.worker)).size).toBe(2);
+  // Workers write their own log lines to the shared stdout, not necessarily before the primary's.
+  const listening = () => cli.logs.filter((l) => l.msg === 'NEMS gateway listening (mTLS)');
+  await eventually(() => new Set(listening().map((l) => l.worker)).size === 2, 'both workers to log listening');
   // node:cluster gives every worker the same port for listen(0).
-  expect(new Set(listening.map((l) => l.port)).size).toBe(1);
-  return { cli, port: listening[0]!.port as number, adminPort: primary.adminPort as number, dataDir: join(config.dir, 'data') };
+  expect(new Set(listening().map((l) => l.port)).size).toBe(1);
+  return { cli, port: listening()[0]!.port as number, adminPort: primary.adminPort as number, dataDir: join(config.dir, 'data') };
 }
 
 /** Which workers logged a request line since log index `from`. */
@@ -86,6 +87,7 @@ describe('cluster mode (2 workers) in front of a remote upstream', () => {
       if (!same) mismatches.push(`${c.name}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
     }
     expect(mismatches).toEqual([]);
+    await eventually(() => workersThatServed(cluster.cli).size === 2, 'request log lines from both workers');
     expect(workersThatServed(cluster.cli)).toEqual(new Set([1, 2]));
   });
 
@@ -175,6 +177,7 @@ describe('cluster mode (2 workers) with the embedded NEMS core', () => {
       expect(gone.status).toBe(404);
       expect(spineCodeOf(gone.text)).toBe('NO_RECORD_FOUND');
     }
+    await eventually(() => workersThatServed(cluster.cli, logFrom).size === 2, 'request log lines from both workers');
     expect(workersThatServed(cluster.cli, logFrom)).toEqual(new Set([1, 2]));
   });
 });

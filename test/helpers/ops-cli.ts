@@ -24,7 +24,7 @@ export interface CliProcess {
   stderr(): string;
   /** Resolves with the first log line (already written or to come) matching `test`. */
   waitForLog(test: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
-  /** Exit code and signal, once the process has exited. */
+  /** Exit code and signal, once the process has exited and its output is fully read. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Sends SIGKILL if still running (clean-up after a failed test). */
   kill(): void;
@@ -98,8 +98,9 @@ export function startCli(configFile: string, env: Record<string, string> = {}): 
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
+  // 'close', not 'exit': every log line is read by then (cluster workers share the stdout pipe).
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
   });
   return {
     child,
