@@ -167,6 +167,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger.info({ deadlineMs: config.lifecycle.drainDeadlineMs, inFlight: gateway.inFlight }, 'draining');
     unwatch();
     await reloading;
+    // Readiness fails first: give load balancers time to notice before the listener closes.
+    if (config.lifecycle.readinessGraceMs > 0) await new Promise((r) => setTimeout(r, config.lifecycle.readinessGraceMs));
     // At the deadline every socket goes, even one that never finished its handshake (the HTTP server ignores those).
     const force = setTimeout(() => {
       const destroyed = live.destroyAll();

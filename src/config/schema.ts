@@ -214,6 +214,8 @@ export const configSchema = z.strictObject({
   lifecycle: z
     .strictObject({
       drainDeadlineMs: positiveMs.default(10_000),
+      /** On SIGTERM, /readyz fails this long before the listener closes (time for load balancers to notice). */
+      readinessGraceMs: z.number().int().min(0).max(120_000).default(0),
       /** Watch certificate, CRL, registry and PDS files and reload on change (SIGHUP always reloads). */
       watchFiles: z.boolean().default(true),
       /** Worker processes: 1 for a single process, 0 for one per CPU core. */
