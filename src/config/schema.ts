@@ -174,8 +174,8 @@ const lifecycleState = z.enum(['active', 'deprecated', 'no-longer-supported', 'w
 const coreSchema = z
   .strictObject({
     dataDir: z.string().min(1).default('../data'),
-    /** Base URL used in Location headers. */
-    baseUrl: httpUrl.default('https://localhost:8443/STU3'),
+    /** Base URL used in Location headers; default: the gateway's own https://localhost:<server.port><pathPrefix>. */
+    baseUrl: httpUrl.optional(),
     /** Event-type lifecycle table (§2.6): code -> state and an optional info text for warnings. */
     lifecycle: z
       .record(z.string(), z.strictObject({ state: lifecycleState, since: z.string().optional(), info: z.string().optional() }))

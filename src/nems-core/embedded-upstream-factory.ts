@@ -30,7 +30,8 @@ export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirec
 export async function createEmbeddedUpstream(config: Config, logger: Logger, local?: LocalPdsStore): Promise<UpstreamHandle> {
   const core = createNemsCore({
     dataDir: config.core.dataDir,
-    baseUrl: config.core.baseUrl,
+    // Location names the gateway, as Spine's names Spine: clients follow it back through the gateway.
+    baseUrl: config.core.baseUrl ?? `https://localhost:${config.server.port}${config.nems.pathPrefix}`,
     pathPrefix: config.nems.pathPrefix,
     lifecycle: config.core.lifecycle,
     maxPublishBytes: config.nems.publishMaxBytes,
