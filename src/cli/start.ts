@@ -1,5 +1,7 @@
 // `nems-gateway start` (single process or one worker per core) and `nems-gateway check-config` (like nginx -t).
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { availableParallelism } from 'node:os';
 import { startApp } from '../app.js';
 import { ConfigError, configPathFromEnv, loadConfig } from '../config/load.js';
@@ -7,6 +9,8 @@ import type { Config } from '../config/schema.js';
 import { startAdmin } from '../edge/admin.js';
 import { loadEdgeTls } from '../edge/tls.js';
 import { loadRegistryFile } from '../identity/file-registry.js';
+import type { Endpoint } from '../identity/types.js';
+import { createJwtStage } from '../pipeline/stages/jwt.js';
 import { createLogger } from '../observability/logger.js';
 import { createClusterPrimaryMetrics, createMetrics } from '../observability/metrics.js';
 import { LocalPdsStore } from '../pds/local-store.js';
@@ -25,11 +29,42 @@ export async function checkConfigCommand(argv: readonly string[]): Promise<numbe
     loadEdgeTls(config);
     const endpoints = loadRegistryFile(config.registry.path);
     if (config.pds.kind === 'local') await LocalPdsStore.open(config.pds.local.path);
+    checkUpstreamCredentials(config, endpoints);
+    // Loads and checks the signed-JWT keys (PEM files) exactly as start-up would.
+    createJwtStage(config);
     process.stdout.write(`${file}: configuration OK (${endpoints.length} endpoints, upstream ${config.upstream.kind}, PDS ${config.pds.kind})\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`${err instanceof ConfigError ? err.message : `configuration check failed: ${(err as Error).message}`}\n`);
     return 1;
+  }
+}
+
+/** Every client certificate the gateway would present upstream (its own and each ASID's) must load with its key. */
+function checkUpstreamCredentials(config: Config, endpoints: readonly Endpoint[]): void {
+  const check = (where: string, files: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined }) => {
+    const read = (key: string, path: string | undefined) => {
+      if (!path) return undefined;
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new Error(`${where}.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    };
+    const cert = read('cert', files.cert);
+    const key = read('key', files.key);
+    const ca = read('ca', files.ca);
+    try {
+      createSecureContext({ ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(ca ? { ca } : {}) });
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+  };
+  if (config.upstream.tls) check('upstream.tls', config.upstream.tls);
+  for (const endpoint of endpoints) {
+    for (const asid of endpoint.asids.values()) {
+      if (asid.upstreamClientCertificate) check(`registry ${endpoint.fqdn} ASID ${asid.asid} upstreamClientCertificate`, asid.upstreamClientCertificate);
+    }
   }
 }
 

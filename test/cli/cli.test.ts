@@ -52,6 +52,9 @@ describe.concurrent('nems-gateway check-config', () => {
     ['a missing CRL', (raw: Record<string, any>) => { raw.server.tls.crl = join(dir, 'nope-crl.pem'); }, /server\.tls\.crl: cannot read .* \(ENOENT\)/],
     ['a key that does not match the certificate', (raw: Record<string, any>) => { raw.server.tls.key = pki.file('gp-system-key.pem'); }, /server\.tls: .*key values mismatch/],
     ['a missing registry', (raw: Record<string, any>) => { raw.registry.path = join(dir, 'no-endpoints.yaml'); }, /no-endpoints\.yaml: invalid endpoint registry:\n {2}- cannot read file \(ENOENT\)/],
+    ['a missing upstream client certificate', (raw: Record<string, any>) => { raw.upstream.tls = { cert: join(dir, 'no-client.pem'), key: pki.file('gp-system-key.pem') }; }, /upstream\.tls\.cert: cannot read .*no-client\.pem \(ENOENT\)/],
+    ['an upstream client key that does not match', (raw: Record<string, any>) => { raw.upstream.tls = { cert: pki.file('gp-system.pem'), key: pki.file('child-health-key.pem') }; }, /upstream\.tls: .*key values mismatch/],
+    ['a missing signed-JWT key', (raw: Record<string, any>) => { raw.nems.jwt = { signed: { enabled: true, keys: [{ path: join(dir, 'no-jwt-key.pem'), alg: 'RS256' }] } }; }, /configuration check failed/],
   ])('exits non-zero naming the key for %s', async (_name, patch, problem) => {
     const r = await runCli(['check-config', '--config', variant(patch)]);
     expect(r.code).toBe(1);
