@@ -1,41 +1,11 @@
 // The issue-3 case table replayed end to end: real TLS, the example client certificates, the full pipeline
 // (body and NHS-number stages included) and a real upstream process. Every rejected case must reach nothing;
 // every accepted case must reach the upstream with the client's exact bytes and the expected MIME headers.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
-import { buildPolicyCases, type PolicyBody, type PolicyCase } from '../pipeline/policy-cases.js';
+import { buildPolicyCases } from '../pipeline/policy-cases.js';
+import { policyBody } from '../helpers/ops-policy.js';
 import { createPki, send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
-import { EXPLICIT_SUBSCRIPTION, subscriptionJson, subscriptionXml, ODS_URL } from '../helpers/bodies.js';
-import { CHILD_HEALTH_MAILBOX, CHILD_HEALTH_ODS } from '../helpers/endpoints.js';
-
-const FIXTURES = SHARED_FIXTURES_DIR;
-
-/** One publishable example per event code (routing NHS number 9912003888 in each). */
-const EVENT_FIXTURE: Record<string, string> = {
-  'vaccinations-1': 'vaccinations-1-new.xml',
-  'blood-spot-test-outcome-1': 'blood-spot-test-outcome-1-new.xml',
-  'newborn-hearing-1': 'newborn-hearing-1-new.xml',
-  'nipe-outcome-1': 'nipe-outcome-1-update.xml',
-  'professional-contacts-1': 'Professional-Contacts-1-new.xml',
-};
-
-function bodyFor(c: PolicyCase, body: PolicyBody): Buffer {
-  switch (body.kind) {
-    case 'raw':
-      return Buffer.from(body.text);
-    case 'event':
-      return readFileSync(join(FIXTURES, EVENT_FIXTURE[body.eventCode] ?? 'vaccinations-1-new.xml'));
-    case 'subscription': {
-      const model = c.endpoint === 'child-health'
-        ? { ...EXPLICIT_SUBSCRIPTION, contacts: [{ system: 'url', value: `${ODS_URL}${CHILD_HEALTH_ODS}`, use: 'work' }], channel: { type: 'message', endpoint: CHILD_HEALTH_MAILBOX } }
-        : EXPLICIT_SUBSCRIPTION;
-      return Buffer.from(body.format === 'json' ? subscriptionJson(model) : subscriptionXml(model));
-    }
-  }
-}
 
 let pki: Pki;
 let upstream: CountingUpstream;
@@ -60,7 +30,7 @@ describe('issue 3 policy cases end to end through mTLS', () => {
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     await upstream.reset();
-    const body = c.body ? bodyFor(c, c.body) : undefined;
+    const body = c.body ? policyBody(c, c.body) : undefined;
     const res = await send(pki, app.gateway.port, {
       client: c.endpoint,
       method: c.method,
