@@ -1,0 +1,93 @@
+// CPU time and resident memory of a process and all its descendants, read from /proc (Linux). Where /proc is
+// missing the caller falls back to what the process reports about itself over IPC.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+export const PROC_AVAILABLE = existsSync('/proc/self/stat');
+
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+interface Stat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** utime + stime, in clock ticks. */
+  readonly ticks: number;
+  /** stime (kernel) alone, in clock ticks. */
+  readonly systemTicks: number;
+}
+
+function readStat(pid: number): Stat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), systemTicks: Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid and every live descendant's pid. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(stat.pid);
+    children.set(stat.ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0 && out.length < 10_000) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+export interface CpuMicros {
+  /** User + system. */
+  readonly total: number;
+  /** System (kernel) alone: syscalls, and on loopback the network stack's work for both ends of each write. */
+  readonly system: number;
+}
+
+/** User + system CPU of the tree, in microseconds. */
+export function treeCpuMicros(root: number): CpuMicros {
+  let ticks = 0;
+  let systemTicks = 0;
+  for (const pid of processTree(root)) {
+    const stat = readStat(pid);
+    ticks += stat?.ticks ?? 0;
+    systemTicks += stat?.systemTicks ?? 0;
+  }
+  const perTick = 1_000_000 / clockTicks();
+  return { total: ticks * perTick, system: systemTicks * perTick };
+}
+
+/** Resident set size of the tree (VmRSS summed), in bytes. */
+export function treeRssBytes(pids: readonly number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (match) kb += Number(match[1]);
+    } catch {
+      // The process went away between listing and reading.
+    }
+  }
+  return kb * 1024;
+}

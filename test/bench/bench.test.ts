@@ -1,0 +1,70 @@
+// `npm run bench` in its short CI mode: it must run end to end (loopback upstream, gateway and load generator with
+// client certificates) and produce figures for every scenario. Only that figures exist is asserted, never their
+// values: the machine decides those (docs/benchmark.md).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/paths.js';
+
+const RUNNER = join(PROJECT_ROOT, 'dist', 'bench', 'run.js');
+const work = mkdtempSync(join(tmpdir(), 'nems-bench-'));
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function runShortBenchmark(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    // Its own PKI, so the test never touches certs-example/generated.
+    const child = spawn(process.execPath, [RUNNER, '--short', '--out', out, '--pki', join(work, 'pki')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 28_000);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+
+describe('npm run bench -- --short (CI mode)', () => {
+  it('runs every scenario through the gateway and straight to the upstream, prints a table and writes JSON with figures', async () => {
+    expect(existsSync(RUNNER), 'dist/bench/run.js is missing: npm test builds it (npm run build)').toBe(true);
+    const out = join(work, 'latest.json');
+    const run = await runShortBenchmark(out);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/GET subscription/);
+    expect(run.stdout).toMatch(/gateway RSS/);
+
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.version).toBe(1);
+    expect(result.machine.nproc).toBeGreaterThan(0);
+    expect(result.scenarios.map((s: { name: string }) => s.name)).toEqual(['get', 'create', 'publish']);
+    for (const scenario of result.scenarios) {
+      for (const figure of ['rps', 'p50Ms', 'p99Ms']) expect(positive(scenario.direct[figure]), `${scenario.name} direct ${figure}`).toBe(true);
+      const levels = Object.keys(scenario.gateway);
+      expect(levels.length).toBeGreaterThan(0);
+      for (const level of levels) {
+        const gateway = scenario.gateway[level];
+        for (const figure of ['rps', 'p50Ms', 'p99Ms', 'cpuMicrosPerRequest']) {
+          expect(positive(gateway[figure]), `${scenario.name} gateway ${level} ${figure}`).toBe(true);
+        }
+        for (const figure of ['rps', 'p50', 'p99']) expect(positive(scenario.ratio[level][figure]), `${scenario.name} ratio ${figure}`).toBe(true);
+      }
+    }
+    const handshakes = Object.values(result.handshakes) as { perSecond: number; cpuMicrosPerRequest: number }[];
+    expect(handshakes.length).toBeGreaterThan(0);
+    for (const h of handshakes) {
+      expect(positive(h.perSecond)).toBe(true);
+      expect(positive(h.cpuMicrosPerRequest)).toBe(true);
+    }
+    for (const rss of Object.values(result.rssMb) as { before: number; duringMax: number; after: number }[]) {
+      expect(positive(rss.before) && positive(rss.duringMax) && positive(rss.after)).toBe(true);
+    }
+  }, 30_000);
+});
