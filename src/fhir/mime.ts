@@ -232,6 +232,10 @@ function charsetOf(params: ReadonlyMap<string, string>): 'none' | 'utf-8' | 'oth
  * whitespace are not significant; a charset other than utf-8 or any other parameter is unsupported.
  */
 export function matchFhirMimeType(value: string, family: MimeFamily = 'fhir'): FhirMimeType | undefined {
+  return memoised(contentTypeMemo, family, value, matchFhirMimeTypeUncached);
+}
+
+function matchFhirMimeTypeUncached(value: string, family: MimeFamily): FhirMimeType | undefined {
   const media = parseMediaType(value);
   if (!media) return undefined;
   const charset = charsetOf(media.params);
@@ -267,6 +271,10 @@ export type AcceptNegotiation =
  * range, then the client's order, then the table order (default first).
  */
 export function negotiateAccept(accept: string, family: MimeFamily): AcceptNegotiation {
+  return memoised(acceptMemo, family, accept, negotiateAcceptUncached);
+}
+
+function negotiateAcceptUncached(accept: string, family: MimeFamily): AcceptNegotiation {
   const ranges = parseAccept(accept);
   if (!ranges) return { ok: false };
   let best: { type: FhirMimeType; q: number; spec: number; index: number } | undefined;
@@ -293,6 +301,32 @@ export function negotiateAccept(accept: string, family: MimeFamily): AcceptNegot
   }
   if (!best) return { ok: false };
   return { ok: true, type: best.type, explicit: best.spec >= 3 };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Memoisation: clients send the same few Content-Type and Accept values on every request, and both decisions are
+// pure functions of (value, family). Results are immutable and shared. Bounded: short values only, and the table
+// is emptied when full, so hostile variety costs one parse per request, as without it.
+
+const MEMO_MAX_ENTRIES = 256;
+const MEMO_MAX_VALUE_LENGTH = 256;
+const contentTypeMemo: Record<MimeFamily, Map<string, FhirMimeType | undefined>> = { fhir: new Map(), 'fhir-xml': new Map() };
+const acceptMemo: Record<MimeFamily, Map<string, AcceptNegotiation>> = { fhir: new Map(), 'fhir-xml': new Map() };
+
+function memoised<T>(
+  memo: Record<MimeFamily, Map<string, T>>,
+  family: MimeFamily,
+  value: string,
+  compute: (value: string, family: MimeFamily) => T,
+): T {
+  if (value.length > MEMO_MAX_VALUE_LENGTH) return compute(value, family);
+  const table = memo[family];
+  const cached = table.get(value);
+  if (cached !== undefined || table.has(value)) return cached as T;
+  const result = compute(value, family);
+  if (table.size >= MEMO_MAX_ENTRIES) table.clear();
+  table.set(value, typeof result === 'object' && result !== null ? Object.freeze(result) : result);
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

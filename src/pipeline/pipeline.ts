@@ -10,28 +10,39 @@ export type PipelineOutcome =
 
 export type StageObserver = (stage: StageName, result: StageResult, seconds: number) => void;
 
+const PASSED: PipelineOutcome = Object.freeze({ ok: true });
+
 export class Pipeline {
   constructor(private readonly stages: StageSet, private readonly observe?: StageObserver) {}
 
+  /** One promise per request: synchronous stages (most of them) are not awaited, so cost no microtask hop. */
   async run(ctx: RequestContext): Promise<PipelineOutcome> {
-    const first = await this.#runStage('route', ctx);
-    if (first) return first;
+    let first = this.#runStage('route', ctx);
+    if (first instanceof Promise) first = await first;
+    if (!first.ok) return { ok: false, rejection: first.rejection, stage: 'route' };
     const names = ctx.route?.stages ?? [];
     for (const name of names) {
       if (name === 'route') continue;
-      const rejected = await this.#runStage(name, ctx);
-      if (rejected) return rejected;
+      let result = this.#runStage(name, ctx);
+      if (result instanceof Promise) result = await result;
+      if (!result.ok) return { ok: false, rejection: result.rejection, stage: name };
     }
-    return { ok: true };
+    return PASSED;
   }
 
-  async #runStage(name: StageName, ctx: RequestContext): Promise<PipelineOutcome | undefined> {
+  #runStage(name: StageName, ctx: RequestContext): StageResult | Promise<StageResult> {
     const stage = this.stages[name];
-    const started = this.observe ? performance.now() : 0;
+    const observe = this.observe;
+    if (!observe) return stage.run(ctx);
+    const started = performance.now();
     const pending = stage.run(ctx);
-    // Most stages are synchronous: avoid an await (and a microtask hop) when they are.
-    const result = pending instanceof Promise ? await pending : pending;
-    if (this.observe) this.observe(name, result, (performance.now() - started) / 1000);
-    return result.ok ? undefined : { ok: false, rejection: result.rejection, stage: name };
+    if (pending instanceof Promise) {
+      return pending.then((result) => {
+        observe(name, result, (performance.now() - started) / 1000);
+        return result;
+      });
+    }
+    observe(name, pending, (performance.now() - started) / 1000);
+    return pending;
   }
 }

@@ -50,14 +50,25 @@ const LEGACY_PUBLISH_IDS: ReadonlyMap<string, NemsEventType> = new Map(
   }),
 );
 
-/** Values of one header in the raw name/value list (name compared case-insensitively). */
-function rawHeaderValues(rawHeaders: readonly string[], lowerName: string): string[] {
-  const values: string[] = [];
+/**
+ * The required headers in one pass over the raw name/value list (names compared case-insensitively, lower-cased
+ * only when the length could match): how often each appears and its first value.
+ */
+function requiredHeaderValues(rawHeaders: readonly string[]): { readonly counts: number[]; readonly values: (string | undefined)[] } {
+  const counts = [0, 0, 0, 0];
+  const values: (string | undefined)[] = [undefined, undefined, undefined, undefined];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === lowerName) values.push(rawHeaders[i + 1]!);
+    const name = rawHeaders[i]!;
+    if (!REQUIRED_LENGTHS.has(name.length)) continue;
+    const index = REQUIRED_LOWER.indexOf(name.toLowerCase());
+    if (index === -1) continue;
+    if (counts[index]++ === 0) values[index] = rawHeaders[i + 1]!;
   }
-  return values;
+  return { counts, values };
 }
+
+const REQUIRED_LOWER: readonly string[] = REQUIRED_HEADERS.map((h) => h.toLowerCase());
+const REQUIRED_LENGTHS: ReadonlySet<number> = new Set(REQUIRED_HEADERS.map((h) => h.length));
 
 interface ResolvedInteraction {
   /** The current-form InteractionID. */
@@ -87,12 +98,12 @@ export function createHeadersStage(config: Config): Stage {
       const route = ctx.route;
       if (!route) return reject('INTERNAL_SERVER_ERROR', 'The headers stage ran before the route stage');
 
+      const found = requiredHeaderValues(ctx.rawHeaders);
       const values = {} as Record<RequiredHeader, string>;
-      for (const header of REQUIRED_HEADERS) {
-        const found = rawHeaderValues(ctx.rawHeaders, header.toLowerCase());
-        if (found.length === 0) return invalid(header, 'must be supplied');
-        if (found.length > 1) return invalid(header, 'must be supplied exactly once');
-        values[header] = found[0]!.trim();
+      for (const [index, header] of REQUIRED_HEADERS.entries()) {
+        if (found.counts[index] === 0) return invalid(header, 'must be supplied');
+        if (found.counts[index]! > 1) return invalid(header, 'must be supplied exactly once');
+        values[header] = found.values[index]!.trim();
       }
 
       if (!ASID_PATTERN.test(values.fromASID)) return invalid('fromASID', 'must be a 12-digit ASID');

@@ -36,7 +36,9 @@ function declaresBody(headers: IncomingHttpHeaders): boolean {
 function contentTypeValues(rawHeaders: readonly string[]): string[] {
   const values: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === 'content-type') values.push(rawHeaders[i + 1]!);
+    const name = rawHeaders[i]!;
+    // Only a 12-character name can be Content-Type: most headers are never lower-cased.
+    if (name.length === 12 && name.toLowerCase() === 'content-type') values.push(rawHeaders[i + 1]!);
   }
   return values;
 }

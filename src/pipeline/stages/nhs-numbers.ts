@@ -74,53 +74,56 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
 
   return {
     name: 'nhs-numbers',
-    async run(ctx: RequestContext): Promise<StageResult> {
-      if (ctx.nhsNumbers.length === 0) return PASS;
-
-      // Format and modulus 11 first, for every reference, so the element at fault is named before any PDS call.
-      const distinct = new Map<string, NhsNumberRef>();
-      for (const ref of ctx.nhsNumbers) {
-        const problem = nhsNumberProblem(ref.value, rejectRepeated);
-        if (problem) return reject('INVALID_NHS_NUMBER', `${describe(ref)} ${explain(problem)}`);
-        if (!distinct.has(ref.value)) distinct.set(ref.value, ref);
-      }
-      if (distinct.size > MAX_DISTINCT_NHS_NUMBERS) {
-        return reject('INVALID_REQUEST_MESSAGE', `The request carries more than ${MAX_DISTINCT_NHS_NUMBERS} distinct NHS numbers`);
-      }
-      ctx.audit.nhsNumbersChecked = distinct.size;
-
-      const started = Date.now();
-      const traced = await traceAll(pds, [...distinct.values()], ctx.requestId, deadlineMs);
-      ctx.audit.pdsMs = Date.now() - started;
-      if (traced === 'deadline') {
-        ctx.audit.pdsResult = 'unavailable';
-        return unavailable('PDS did not answer in time; the NHS number could not be verified');
-      }
-
-      // A definitive rejection wins over "unavailable": retrying would not change it.
-      let firstUnavailable: Traced | undefined;
-      let tracedCount = 0;
-      for (const item of traced) {
-        if ('error' in item) {
-          firstUnavailable ??= item;
-          continue;
-        }
-        const rejection = judge(ctx, item.ref, item.outcome);
-        if (rejection) {
-          ctx.audit.pdsResult = item.outcome.result;
-          return rejection;
-        }
-        tracedCount++;
-      }
-      if (firstUnavailable) {
-        ctx.audit.pdsResult = 'unavailable';
-        return unavailable(`PDS could not be consulted to verify ${describe(firstUnavailable.ref)}`);
-      }
-      ctx.audit.nhsNumbersTraced = tracedCount;
-      ctx.audit.pdsResult = 'traced';
-      return PASS;
+    // Synchronous when there is nothing to trace (every read and delete without requesting_patient).
+    run(ctx: RequestContext): StageResult | Promise<StageResult> {
+      return ctx.nhsNumbers.length === 0 ? PASS : check(ctx);
     },
   };
+
+  async function check(ctx: RequestContext): Promise<StageResult> {
+    // Format and modulus 11 first, for every reference, so the element at fault is named before any PDS call.
+    const distinct = new Map<string, NhsNumberRef>();
+    for (const ref of ctx.nhsNumbers) {
+      const problem = nhsNumberProblem(ref.value, rejectRepeated);
+      if (problem) return reject('INVALID_NHS_NUMBER', `${describe(ref)} ${explain(problem)}`);
+      if (!distinct.has(ref.value)) distinct.set(ref.value, ref);
+    }
+    if (distinct.size > MAX_DISTINCT_NHS_NUMBERS) {
+      return reject('INVALID_REQUEST_MESSAGE', `The request carries more than ${MAX_DISTINCT_NHS_NUMBERS} distinct NHS numbers`);
+    }
+    ctx.audit.nhsNumbersChecked = distinct.size;
+
+    const started = Date.now();
+    const traced = await traceAll(pds, [...distinct.values()], ctx.requestId, deadlineMs);
+    ctx.audit.pdsMs = Date.now() - started;
+    if (traced === 'deadline') {
+      ctx.audit.pdsResult = 'unavailable';
+      return unavailable('PDS did not answer in time; the NHS number could not be verified');
+    }
+
+    // A definitive rejection wins over "unavailable": retrying would not change it.
+    let firstUnavailable: Traced | undefined;
+    let tracedCount = 0;
+    for (const item of traced) {
+      if ('error' in item) {
+        firstUnavailable ??= item;
+        continue;
+      }
+      const rejection = judge(ctx, item.ref, item.outcome);
+      if (rejection) {
+        ctx.audit.pdsResult = item.outcome.result;
+        return rejection;
+      }
+      tracedCount++;
+    }
+    if (firstUnavailable) {
+      ctx.audit.pdsResult = 'unavailable';
+      return unavailable(`PDS could not be consulted to verify ${describe(firstUnavailable.ref)}`);
+    }
+    ctx.audit.nhsNumbersTraced = tracedCount;
+    ctx.audit.pdsResult = 'traced';
+    return PASS;
+  }
 }
 
 /** Traces every number concurrently; 'deadline' when the whole set takes longer than deadlineMs. */

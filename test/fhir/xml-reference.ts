@@ -1,0 +1,262 @@
+// The FHIR XML parser as it was before the single-pass builder (pre-scan, then fast-xml-parser, then
+// normalisation), kept as the oracle for the differential test: the fast parser must give the same tree or the
+// same failure reason for every input.
+import { XMLParser } from 'fast-xml-parser';
+import { DEFAULT_XML_LIMITS, decodeXmlText, type XmlElement, type XmlLimits, type XmlParseFailureReason, type XmlParseResult } from '../../src/fhir/xml.js';
+
+type Failure = Extract<XmlParseResult, { ok: false }>;
+
+function fail(reason: XmlParseFailureReason, detail: string): Failure {
+  return { ok: false, reason, detail };
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Names that would reach JavaScript object keys inside the parser; FHIR never uses them. */
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype', '#text', ':@']);
+/** ASCII XML names only: FHIR and xhtml need nothing else, and it keeps the scan simple. */
+const NAME_START = /[A-Za-z_]/;
+const NAME_CHAR = /[A-Za-z0-9_.:-]/;
+/** Characters XML 1.0 forbids anywhere (C0 controls except tab/LF/CR, and the two non-characters). */
+const ILLEGAL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const XML_DECLARATION =
+  /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]\1(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]{0,39})\2)?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>/;
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  processEntities: false,
+  htmlEntities: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  commentPropName: false,
+  allowBooleanAttributes: false,
+  removeNSPrefix: false,
+  // The pre-scan already enforces the real cap; this is a second fence.
+  maxNestedTags: 1024,
+});
+
+/**
+ * Parses a FHIR XML body. Never throws; hostile input fails fast in the pre-scan with bounded memory.
+ * A UTF-8 byte-order mark is accepted and ignored; any other encoding is refused.
+ */
+export function referenceParseFhirXml(body: Buffer, maxBytes: number, limits: Partial<XmlLimits> = {}): XmlParseResult {
+  const lim: XmlLimits = { ...DEFAULT_XML_LIMITS, ...limits };
+  if (body.length > maxBytes) return fail('too-large', `body exceeds ${maxBytes} bytes`);
+  if (body.length === 0) return fail('empty', 'body is empty');
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+  } catch {
+    return fail('encoding', 'body is not valid UTF-8');
+  }
+  if (ILLEGAL_CHARS.test(text)) return fail('encoding', 'body contains characters XML does not allow (wrong encoding?)');
+  const scanned = preScan(text, lim);
+  if (scanned) return scanned;
+  let raw: unknown;
+  try {
+    raw = parser.parse(text);
+  } catch {
+    return fail('not-well-formed', 'XML is not well formed');
+  }
+  return normaliseDocument(raw);
+}
+
+/** One linear pass over the document: rejects what must never reach the parser. Returns undefined when clean. */
+function preScan(text: string, lim: XmlLimits): Failure | undefined {
+  const len = text.length;
+  let i = 0;
+  const declaration = XML_DECLARATION.exec(text);
+  if (declaration) {
+    const encoding = declaration[3];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
+      return fail('encoding', 'XML declaration names an encoding other than UTF-8');
+    }
+    i = declaration[0].length;
+  } else if (text.startsWith('<?xml') && /^<\?xml[ \t\r\n?]/.test(text)) {
+    return fail('not-well-formed', 'XML declaration is malformed');
+  }
+
+  const stack: string[] = [];
+  let elements = 0;
+  let rootSeen = false;
+  while (i < len) {
+    const lt = text.indexOf('<', i);
+    const textEnd = lt === -1 ? len : lt;
+    // Character data outside the root element must be whitespace.
+    if (stack.length === 0 && textEnd > i && /[^ \t\r\n]/.test(text.slice(i, textEnd))) {
+      return fail('not-well-formed', 'text outside the root element');
+    }
+    if (lt === -1) break;
+    i = lt;
+    const next = text.charCodeAt(i + 1);
+    if (text.startsWith('<!--', i)) {
+      const end = text.indexOf('-->', i + 4);
+      if (end === -1) return fail('not-well-formed', 'unterminated comment');
+      i = end + 3;
+      continue;
+    }
+    // Local policy: FHIR never needs CDATA, and refusing it keeps entity decoding unambiguous.
+    if (text.startsWith('<![CDATA[', i)) return fail('cdata', 'CDATA sections are not accepted');
+    if (next === 0x21 /* ! */) {
+      // <!DOCTYPE, <!ENTITY, <!ELEMENT, <!ATTLIST, <!NOTATION or anything else: no DTDs, ever.
+      return fail('dtd', 'document type declarations and entity definitions are not allowed');
+    }
+    if (next === 0x3f /* ? */) return fail('processing-instruction', 'processing instructions are not allowed');
+    if (next === 0x2f /* / */) {
+      const nameEnd = scanName(text, i + 2, lim.maxNameChars);
+      if (nameEnd <= i + 2) return fail('not-well-formed', 'malformed closing tag');
+      const name = text.slice(i + 2, nameEnd);
+      let j = skipSpace(text, nameEnd);
+      if (text.charCodeAt(j) !== 0x3e /* > */) return fail('not-well-formed', 'malformed closing tag');
+      if (stack.pop() !== name) return fail('not-well-formed', 'closing tag does not match the open element');
+      i = j + 1;
+      continue;
+    }
+    // Opening or empty-element tag.
+    if (stack.length === 0 && rootSeen) return fail('not-well-formed', 'more than one root element');
+    const nameEnd = scanName(text, i + 1, lim.maxNameChars);
+    if (nameEnd === -1) return fail('forbidden-name', 'element name is too long');
+    if (nameEnd === i + 1) return fail('not-well-formed', 'malformed start tag');
+    const name = text.slice(i + 1, nameEnd);
+    if (FORBIDDEN_NAMES.has(name)) return fail('forbidden-name', 'element name is reserved');
+    elements++;
+    if (elements > lim.maxElements) return fail('too-many-elements', `more than ${lim.maxElements} elements`);
+    const tagEnd = scanAttributes(text, nameEnd, lim);
+    if (typeof tagEnd !== 'number') return tagEnd;
+    rootSeen = true;
+    if (text.charCodeAt(tagEnd - 2) === 0x2f /* / */) {
+      i = tagEnd;
+      continue;
+    }
+    stack.push(name);
+    if (stack.length > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
+    i = tagEnd;
+  }
+  if (!rootSeen) return fail('not-well-formed', 'no root element');
+  if (stack.length > 0) return fail('not-well-formed', 'unclosed element');
+  return undefined;
+}
+
+/** Returns the index after an ASCII XML name starting at `start` (== start when none), or -1 when too long. */
+function scanName(text: string, start: number, maxChars: number): number {
+  if (!NAME_START.test(text.charAt(start))) return start;
+  let j = start + 1;
+  while (j < text.length && NAME_CHAR.test(text.charAt(j))) {
+    if (j - start >= maxChars) return -1;
+    j++;
+  }
+  return j;
+}
+
+function skipSpace(text: string, j: number): number {
+  while (j < text.length) {
+    const c = text.charCodeAt(j);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    j++;
+  }
+  return j;
+}
+
+/** Scans `name="value"` pairs up to `>` or `/>`; returns the index after the tag, or a failure. */
+function scanAttributes(text: string, from: number, lim: XmlLimits): number | Failure {
+  const seen = new Set<string>();
+  let j = from;
+  for (;;) {
+    const afterSpace = skipSpace(text, j);
+    const c = text.charCodeAt(afterSpace);
+    if (c === 0x3e /* > */) return afterSpace + 1;
+    if (c === 0x2f /* / */) {
+      if (text.charCodeAt(afterSpace + 1) !== 0x3e) return fail('not-well-formed', 'malformed empty-element tag');
+      return afterSpace + 2;
+    }
+    if (afterSpace === j) return fail('not-well-formed', 'attributes must be separated by white space');
+    const nameEnd = scanName(text, afterSpace, lim.maxNameChars);
+    if (nameEnd === -1) return fail('forbidden-name', 'attribute name is too long');
+    if (nameEnd === afterSpace) return fail('not-well-formed', 'malformed attribute');
+    const name = text.slice(afterSpace, nameEnd);
+    if (FORBIDDEN_NAMES.has(name)) return fail('forbidden-name', 'attribute name is reserved');
+    if (seen.has(name)) return fail('not-well-formed', 'repeated attribute');
+    seen.add(name);
+    if (seen.size > lim.maxAttributesPerElement) return fail('too-many-attributes', `more than ${lim.maxAttributesPerElement} attributes on one element`);
+    let k = skipSpace(text, nameEnd);
+    if (text.charCodeAt(k) !== 0x3d /* = */) return fail('not-well-formed', 'attribute without a value');
+    k = skipSpace(text, k + 1);
+    const quote = text.charAt(k);
+    if (quote !== '"' && quote !== "'") return fail('not-well-formed', 'attribute value must be quoted');
+    const close = text.indexOf(quote, k + 1);
+    if (close === -1) return fail('not-well-formed', 'unterminated attribute value');
+    if (close - k - 1 > lim.maxAttributeValueChars) {
+      return fail('attribute-too-long', `attribute value longer than ${lim.maxAttributeValueChars} characters`);
+    }
+    const lt = text.indexOf('<', k + 1);
+    if (lt !== -1 && lt < close) return fail('not-well-formed', "'<' inside an attribute value");
+    j = close + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Normalising fast-xml-parser's preserveOrder output into XmlElement.
+
+type OrderedNode = Record<string, unknown>;
+
+function normaliseDocument(raw: unknown): XmlParseResult {
+  if (!Array.isArray(raw)) return fail('not-well-formed', 'XML is not well formed');
+  const roots: XmlElement[] = [];
+  for (const node of raw) {
+    const el = normaliseNode(node);
+    if (el === 'text') continue;
+    if (typeof el === 'string') return fail('entity', el);
+    roots.push(el);
+  }
+  if (roots.length !== 1) return fail('not-well-formed', 'document must have exactly one root element');
+  return { ok: true, root: roots[0]! };
+}
+
+/** Returns the element, 'text' for a text node, or a problem description. Depth is bounded by the pre-scan. */
+function normaliseNode(node: unknown): XmlElement | 'text' | string {
+  if (typeof node !== 'object' || node === null) return 'unexpected parser output';
+  const record = node as OrderedNode;
+  if (Object.prototype.hasOwnProperty.call(record, '#text')) return 'text';
+  const name = Object.keys(record).find((k) => k !== ':@');
+  if (name === undefined) return 'unexpected parser output';
+  const attributes = new Map<string, string>();
+  const rawAttrs = record[':@'];
+  if (rawAttrs && typeof rawAttrs === 'object') {
+    for (const [key, value] of Object.entries(rawAttrs as Record<string, unknown>)) {
+      const decoded = decodeXmlText(normaliseAttributeWhitespace(String(value)));
+      if (decoded === undefined) return 'attribute value has an undefined or malformed entity reference';
+      attributes.set(key, decoded);
+    }
+  }
+  const children: XmlElement[] = [];
+  let text = '';
+  const rawChildren = record[name];
+  if (Array.isArray(rawChildren)) {
+    for (const child of rawChildren) {
+      if (child && typeof child === 'object' && Object.prototype.hasOwnProperty.call(child, '#text')) {
+        const raw = String((child as OrderedNode)['#text']);
+        if (BAD_TEXT_REFERENCE.test(raw)) return 'text has an undefined or malformed entity reference';
+        text += raw;
+        continue;
+      }
+      const el = normaliseNode(child);
+      if (el === 'text') continue;
+      if (typeof el === 'string') return el;
+      children.push(el);
+    }
+  }
+  return { name, attributes, children, text };
+}
+
+/** XML attribute-value normalisation: literal tab, CR and LF become spaces (character references survive). */
+function normaliseAttributeWhitespace(value: string): string {
+  return value.replace(/\r\n|[\t\n\r]/g, ' ');
+}
+
+/** An `&` that does not start a predefined entity or a numeric character reference (tested, never replaced). */
+const BAD_TEXT_REFERENCE = /&(?!(?:#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);)/;
