@@ -236,8 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     body: Buffer | undefined,
     fingerprint256: string | undefined,
   ): OutgoingHttpHeaders {
-    // The common case (no Connection header) needs no per-request set.
-    const drop: ReadonlySet<string> = req.headers.connection === undefined ? HOP_BY_HOP_HEADERS : headersToDrop(req.headers.connection);
+    const drop = dropSetFor(req.headers.connection);
     const out: OutgoingHttpHeaders = {};
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
@@ -401,6 +400,21 @@ function queryOf(url: string | undefined): URLSearchParams {
 function forwardedNode(address: string | undefined): string {
   if (!address) return 'unknown';
   return address.includes(':') ? `"[${address}]"` : address;
+}
+
+/** Drop sets by Connection value (clients send `keep-alive` on every request): computed once each, bounded. */
+const dropSets = new Map<string, ReadonlySet<string>>();
+
+function dropSetFor(connection: string | undefined): ReadonlySet<string> {
+  if (connection === undefined) return HOP_BY_HOP_HEADERS;
+  let drop = dropSets.get(connection);
+  if (drop === undefined) {
+    drop = headersToDrop(connection);
+    if (connection.length > 256) return drop;
+    if (dropSets.size >= 32) dropSets.clear();
+    dropSets.set(connection, drop);
+  }
+  return drop;
 }
 
 function round(ms: number): number {
