@@ -94,52 +94,6 @@ async function cappedFetch(url: string, init: RequestInit): Promise<Response> {
   return new Response(Buffer.concat(chunks), { status: response.status, headers: response.headers });
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Fast path for the unsigned token every Spine Core client sends (jose's UnsecuredJWT.decode and
-// decodeProtectedHeader cost ~6 µs a request, mostly in atob and error-safe wrappers). It decodes exactly as jose
-// does (strict base64url, fatal UTF-8, JSON, a plain object) and accepts a token only when jose certainly would,
-// with the same payload; anything unusual (crit, a bad section, a claim time out of range) returns undefined and
-// goes through jose, which then gives the same answer, or the same failure, as before.
-
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-/** jose's isObject: a plain object (prototype Object.prototype or null). */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Object.prototype.toString.call(value) !== '[object Object]') return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === null || Object.getPrototypeOf(prototype) === null;
-}
-
-/** A base64url JSON object section, or undefined when it is not one (or jose's strict decoding might differ). */
-export function fastJsonObject(section: string): Record<string, unknown> | undefined {
-  // atob refuses a length of 4n+1; Buffer would decode it leniently. Callers have checked the alphabet (JWT_SHAPE).
-  if (section === '' || section.length % 4 === 1) return undefined;
-  try {
-    const value: unknown = JSON.parse(STRICT_UTF8.decode(Buffer.from(section, 'base64url')));
-    return isPlainObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The payload of an `alg: none` token when UnsecuredJWT.decode would accept it as is, else undefined. */
-export function fastUnsecuredPayload(token: string, header: ProtectedHeaderParameters, nowMs: number, skewSeconds: number): JWTPayload | undefined {
-  if (header.crit !== undefined || header.alg !== 'none') return undefined;
-  const first = token.indexOf('.');
-  const last = token.lastIndexOf('.');
-  if (last !== token.length - 1 || token.indexOf('.', first + 1) !== last) return undefined;
-  const payload = fastJsonObject(token.slice(first + 1, last));
-  if (payload === undefined) return undefined;
-  const { iat, nbf, exp } = payload;
-  if ((iat !== undefined && typeof iat !== 'number') || (nbf !== undefined && typeof nbf !== 'number') || (exp !== undefined && typeof exp !== 'number')) {
-    return undefined;
-  }
-  const now = Math.floor(nowMs / 1000);
-  if (nbf !== undefined && nbf > now + skewSeconds) return undefined;
-  if (exp !== undefined && exp <= now - skewSeconds) return undefined;
-  return payload as JWTPayload;
-}
-
 type VerifyOutcome = Ok<JWTPayload> | Failure;
 type Decoded = Ok<{ readonly payload: JWTPayload; readonly signed: boolean }>;
 
@@ -207,14 +161,11 @@ export function createJwtStage(config: Config): Stage {
 
   /** The unsigned path is synchronous (the hot path); only signed verification awaits. */
   function decode(token: string, operation: NemsOperation, now: number): Decoded | Failure | Promise<Decoded | Failure> {
-    let header = fastJsonObject(token.slice(0, token.indexOf('.'))) as ProtectedHeaderParameters | undefined;
-    if (header === undefined) {
-      // jose decides whatever the fast path is unsure of (and words the failure).
-      try {
-        header = decodeProtectedHeader(token);
-      } catch {
-        return invalidHeader('The JWT header is not valid');
-      }
+    let header: ProtectedHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return invalidHeader('The JWT header is not valid');
     }
     const alg = header.alg;
     if (typeof alg !== 'string' || alg === '') return invalidHeader('The JWT header alg is missing');
@@ -222,8 +173,6 @@ export function createJwtStage(config: Config): Stage {
     if (alg === 'none') {
       if (!token.endsWith('.')) return invalidHeader('The JWT header alg is none but the token carries a signature');
       if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
-      const payload = fastUnsecuredPayload(token, header, now, skew);
-      if (payload !== undefined) return { ok: true, value: { payload, signed: false } };
       try {
         const { payload } = UnsecuredJWT.decode(token, { currentDate: new Date(now), clockTolerance: skew });
         return { ok: true, value: { payload, signed: false } };
