@@ -4,7 +4,7 @@
 // (JSON, explicit, NHS number cached in PDS) and an 8 KB vaccination publish; then one request per new mTLS
 // connection. Prints a table and writes JSON (bench/results/latest.json by default). See docs/benchmark.md.
 //
-// Options: --short (CI: 1 s per measurement), --engine undici|http-proxy, --log silent,info (gateway log levels
+// Options: --short (CI: 1 s per measurement), --engine undici|http-proxy, --xml fast-xml-parser|single-pass, --log silent,info (gateway log levels
 // to run, each in its own gateway process; info logs one line per request to /dev/null), --connections N,
 // --duration S, --warmup S, --scenarios get,create,publish, --no-handshakes, --no-calibrate (skip the bare
 // node:https and bare undici-proxy floors, which the short mode skips anyway), --pki DIR (generated when
@@ -28,6 +28,8 @@ type LogLevel = 'silent' | 'warn' | 'info';
 export interface BenchOptions {
   readonly short: boolean;
   readonly engine: Engine;
+  /** nems.xmlParser for the gateway under test. */
+  readonly xmlParser: 'fast-xml-parser' | 'single-pass';
   readonly logLevels: readonly LogLevel[];
   readonly connections: number;
   readonly durationSeconds: number;
@@ -93,6 +95,8 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   const short = argv.includes('--short');
   const engine = value('--engine') ?? 'undici';
   if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
+  const xmlParser = value('--xml') ?? 'fast-xml-parser';
+  if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
   const logLevels = (value('--log') ?? (short ? 'info' : 'silent,info')).split(',');
   for (const l of logLevels) if (l !== 'silent' && l !== 'warn' && l !== 'info') throw new Error('--log takes silent, warn and/or info');
   const scenarios = (value('--scenarios') ?? SCENARIO_NAMES.join(',')).split(',');
@@ -102,6 +106,7 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   const opts: BenchOptions = {
     short,
     engine,
+    xmlParser,
     logLevels: logLevels as LogLevel[],
     connections: Math.round(number('--connections', 16)),
     durationSeconds,
@@ -196,7 +201,7 @@ async function startCalibrationServer(mode: 'https' | 'proxy', pkiDir: string, u
 async function startGatewayChild(opts: BenchOptions, logLevel: LogLevel, upstreamOrigin: string): Promise<GatewayProcess> {
   const profileDir = join(PROJECT_ROOT, 'bench', 'results', 'profiles');
   if (opts.profile) mkdirSync(profileDir, { recursive: true });
-  const child = fork(join(HERE, 'gateway-child.js'), [opts.pkiDir, opts.engine], {
+  const child = fork(join(HERE, 'gateway-child.js'), [opts.pkiDir, opts.engine, opts.xmlParser], {
     // The log (stdout) goes to /dev/null: the cost of writing every line is measured, not a terminal's speed.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     execArgv: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${opts.engine}-${logLevel}.cpuprofile`] : [],
@@ -383,7 +388,7 @@ function fixed(n: number, digits: number): string {
 export function renderTable(r: BenchResult): string {
   const lines: string[] = [];
   const o = r.options;
-  lines.push(`NEMS gateway benchmark: engine ${o.engine}, ${o.connections} keep-alive connections, ${o.durationSeconds} s per measurement after ${o.warmupSeconds} s warm-up${o.short ? ' (short mode)' : ''}`);
+  lines.push(`NEMS gateway benchmark: engine ${o.engine}, XML parser ${o.xmlParser}, ${o.connections} keep-alive connections, ${o.durationSeconds} s per measurement after ${o.warmupSeconds} s warm-up${o.short ? ' (short mode)' : ''}`);
   lines.push(`machine: ${r.machine.nproc} × ${r.machine.cpuModel}, node ${r.machine.node}, ${r.machine.platform}; load generator, gateway and upstream share it`);
   lines.push(`gateway log: ${o.logLevels.map((l) => (l === 'silent' ? 'silent (no request lines)' : `${l} (one line per request to /dev/null)`)).join(' | ')}; CPU from ${o.cpuSource}`);
   lines.push('');

@@ -14,7 +14,6 @@ import type { PdsLookup } from './pds/types.js';
 import { tcpReachable } from './upstream/reachability.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { createStages } from './pipeline/stages/index.js';
-import { createEmbeddedUpstream } from './nems-core/embedded-upstream-factory.js';
 import { createUpstream, type UpstreamHandle } from './upstream/index.js';
 import { edgeObserverFor, recordCertificateExpiry } from './observability/edge-metrics.js';
 
@@ -55,7 +54,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   };
   const pds = await openPdsLookup(config, { observer: metrics.pdsObserver, logger });
   opened.push(() => pds.lookup.close());
-  const upstream = await createUpstream(config, logger, () => createEmbeddedUpstream(config, logger, pds.local)).catch(undo);
+  // The embedded core (better-sqlite3) is loaded only when it is the upstream: a gateway in front of Spine never pays its memory.
+  const embedded = async () => (await import('./nems-core/embedded-upstream-factory.js')).createEmbeddedUpstream(config, logger, pds.local);
+  const upstream = await createUpstream(config, logger, embedded).catch(undo);
   opened.push(() => upstream.close());
   const stages = createStages(config, {
     pds: pds.lookup,

@@ -35,7 +35,7 @@ export const REDACT_PATTERNS: readonly RegExp[] = [
 ];
 
 /** Cheap pre-check so ordinary lines skip the scan. */
-const MAY_NEED_SCRUBBING = /\d{3}[ -]?\d{3}[ -]?\d{4}|eyJ|bearer|-----BEGIN/i;
+const MAY_NEED_SCRUBBING = /(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9A-Za-z])|eyJ|bearer|-----BEGIN/i;
 /** JSON string literals, and bare JSON numbers of 10 digits (which become the string "[REDACTED]"). */
 const JSON_TOKENS = /"(?:[^"\\]|\\.)*"|(?<![\w."-])\d{10}(?![\w.])/g;
 

@@ -10,15 +10,15 @@ import { validateEventMessage } from '../../fhir/event-message.js';
 import { parseFhirJson } from '../../fhir/json.js';
 import type { FhirFormat } from '../../fhir/operation-outcome.js';
 import { validateSubscriptionCreate } from '../../fhir/subscription.js';
-import { parseFhirXml, type XmlElement } from '../../fhir/xml.js';
+import { parseFhirXml, type XmlElement, type XmlParserEngine } from '../../fhir/xml.js';
 import { bodyLimitFor } from '../body-limits.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
 
 type Parsed = { ok: true; format: 'xml'; root: XmlElement } | { ok: true; format: 'json'; value: unknown } | { ok: false; result: StageResult };
 
-function parseBody(body: Buffer, format: FhirFormat, maxBytes: number): Parsed {
+function parseBody(body: Buffer, format: FhirFormat, maxBytes: number, xmlParser: XmlParserEngine): Parsed {
   if (format === 'xml') {
-    const xml = parseFhirXml(body, maxBytes);
+    const xml = parseFhirXml(body, maxBytes, undefined, xmlParser);
     if (xml.ok) return { ok: true, format: 'xml', root: xml.root };
     if (xml.reason === 'too-large') return { ok: false, result: reject('PAYLOAD_TOO_LARGE', `request body: ${xml.detail}`) };
     return { ok: false, result: reject('INVALID_REQUEST_MESSAGE', `request body (XML): ${xml.detail}`) };
@@ -38,7 +38,7 @@ export function createBodyStage(config: Config): Stage {
       if (!ctx.body) return reject('INTERNAL_SERVER_ERROR', 'request body was not read before parsing');
       const format: FhirFormat = ctx.operation === 'publish' ? 'xml' : (ctx.mime?.requestFormat ?? 'xml');
       const started = performance.now();
-      const parsed = parseBody(ctx.body, format, bodyLimitFor(config, ctx.operation));
+      const parsed = parseBody(ctx.body, format, bodyLimitFor(config, ctx.operation), config.nems.xmlParser);
       ctx.audit['bodyParseMs'] = Math.round((performance.now() - started) * 100) / 100;
       if (!parsed.ok) return parsed.result;
 

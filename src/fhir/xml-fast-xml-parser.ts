@@ -1,27 +1,17 @@
-// The FHIR XML parser as it was before the single-pass builder (pre-scan, then fast-xml-parser, then
-// normalisation), kept as the oracle for the differential test: the fast parser must give the same tree or the
-// same failure reason for every input.
+// The default XML engine: a linear pre-scan that refuses what must never reach a parser (DTD, entities,
+// processing instructions, CDATA, excess depth, element count or attribute size), then fast-xml-parser with
+// entity processing off, then normalisation into the typed tree.
 import { XMLParser } from 'fast-xml-parser';
-import { DEFAULT_XML_LIMITS, decodeXmlText, type XmlElement, type XmlLimits, type XmlParseFailureReason, type XmlParseResult } from '../../src/fhir/xml.js';
-
-type Failure = Extract<XmlParseResult, { ok: false }>;
-
-function fail(reason: XmlParseFailureReason, detail: string): Failure {
-  return { ok: false, reason, detail };
-}
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+import {
+  BAD_TEXT_REFERENCE, XML_DECLARATION, decodeXmlText, fail, normaliseAttributeWhitespace,
+  type XmlElement, type XmlLimits, type XmlParseFailure, type XmlParseResult,
+} from './xml-model.js';
 
 /** Names that would reach JavaScript object keys inside the parser; FHIR never uses them. */
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype', '#text', ':@']);
 /** ASCII XML names only: FHIR and xhtml need nothing else, and it keeps the scan simple. */
 const NAME_START = /[A-Za-z_]/;
 const NAME_CHAR = /[A-Za-z0-9_.:-]/;
-/** Characters XML 1.0 forbids anywhere (C0 controls except tab/LF/CR, and the two non-characters). */
-const ILLEGAL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
-const XML_DECLARATION =
-  /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]\1(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]{0,39})\2)?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>/;
-
 const parser = new XMLParser({
   preserveOrder: true,
   ignoreAttributes: false,
@@ -40,21 +30,8 @@ const parser = new XMLParser({
   maxNestedTags: 1024,
 });
 
-/**
- * Parses a FHIR XML body. Never throws; hostile input fails fast in the pre-scan with bounded memory.
- * A UTF-8 byte-order mark is accepted and ignored; any other encoding is refused.
- */
-export function referenceParseFhirXml(body: Buffer, maxBytes: number, limits: Partial<XmlLimits> = {}): XmlParseResult {
-  const lim: XmlLimits = { ...DEFAULT_XML_LIMITS, ...limits };
-  if (body.length > maxBytes) return fail('too-large', `body exceeds ${maxBytes} bytes`);
-  if (body.length === 0) return fail('empty', 'body is empty');
-  let text: string;
-  try {
-    text = UTF8.decode(body);
-  } catch {
-    return fail('encoding', 'body is not valid UTF-8');
-  }
-  if (ILLEGAL_CHARS.test(text)) return fail('encoding', 'body contains characters XML does not allow (wrong encoding?)');
+/** Parses an already decoded document (see decodeXmlBody). Never throws. */
+export function parseDecodedXmlWithFastXmlParser(text: string, lim: XmlLimits): XmlParseResult {
   const scanned = preScan(text, lim);
   if (scanned) return scanned;
   let raw: unknown;
@@ -67,7 +44,7 @@ export function referenceParseFhirXml(body: Buffer, maxBytes: number, limits: Pa
 }
 
 /** One linear pass over the document: rejects what must never reach the parser. Returns undefined when clean. */
-function preScan(text: string, lim: XmlLimits): Failure | undefined {
+function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
   const len = text.length;
   let i = 0;
   const declaration = XML_DECLARATION.exec(text);
@@ -163,7 +140,7 @@ function skipSpace(text: string, j: number): number {
 }
 
 /** Scans `name="value"` pairs up to `>` or `/>`; returns the index after the tag, or a failure. */
-function scanAttributes(text: string, from: number, lim: XmlLimits): number | Failure {
+function scanAttributes(text: string, from: number, lim: XmlLimits): number | XmlParseFailure {
   const seen = new Set<string>();
   let j = from;
   for (;;) {
@@ -252,11 +229,3 @@ function normaliseNode(node: unknown): XmlElement | 'text' | string {
   }
   return { name, attributes, children, text };
 }
-
-/** XML attribute-value normalisation: literal tab, CR and LF become spaces (character references survive). */
-function normaliseAttributeWhitespace(value: string): string {
-  return value.replace(/\r\n|[\t\n\r]/g, ' ');
-}
-
-/** An `&` that does not start a predefined entity or a numeric character reference (tested, never replaced). */
-const BAD_TEXT_REFERENCE = /&(?!(?:#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);)/;

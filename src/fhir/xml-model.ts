@@ -1,0 +1,125 @@
+// The FHIR XML model shared by both parsing engines (xml-fast-xml-parser.ts, xml-single-pass.ts): the tree type,
+// limits, failure reasons, the strict UTF-8 decode every body gets first, and entity decoding for attribute values.
+
+export const FHIR_XML_NAMESPACE = 'http://hl7.org/fhir';
+
+/** One XML element: name, decoded attributes, child elements in document order, and its own character data. */
+export interface XmlElement {
+  readonly name: string;
+  readonly attributes: ReadonlyMap<string, string>;
+  readonly children: readonly XmlElement[];
+  /**
+   * Character data directly inside this element, with entity references NOT decoded (use decodeXmlText).
+   * FHIR only uses it in narrative xhtml, so decoding it eagerly would be work for nothing on a 3 MB body.
+   */
+  readonly text: string;
+}
+
+export interface XmlLimits {
+  /** Deepest element nesting accepted (root = 1). FHIR event Bundles need ~12; narrative xhtml a few more. */
+  readonly maxDepth: number;
+  /** Total elements in the document. */
+  readonly maxElements: number;
+  /** Longest raw attribute value, in characters. */
+  readonly maxAttributeValueChars: number;
+  /** Attributes on one element. */
+  readonly maxAttributesPerElement: number;
+  /** Longest element or attribute name. */
+  readonly maxNameChars: number;
+}
+
+export const DEFAULT_XML_LIMITS: XmlLimits = Object.freeze({
+  maxDepth: 64,
+  maxElements: 150_000,
+  maxAttributeValueChars: 65_536,
+  maxAttributesPerElement: 32,
+  maxNameChars: 128,
+});
+
+export type XmlParseFailureReason =
+  | 'too-large'
+  | 'empty'
+  | 'encoding'
+  | 'dtd'
+  | 'processing-instruction'
+  | 'too-deep'
+  | 'too-many-elements'
+  | 'attribute-too-long'
+  | 'too-many-attributes'
+  | 'forbidden-name'
+  | 'entity'
+  | 'cdata'
+  | 'not-well-formed';
+
+export type XmlParseResult =
+  | { readonly ok: true; readonly root: XmlElement }
+  /** `detail` is gateway-written and never quotes the document. */
+  | { readonly ok: false; readonly reason: XmlParseFailureReason; readonly detail: string };
+
+
+export type XmlParseFailure = Extract<XmlParseResult, { ok: false }>;
+
+export function fail(reason: XmlParseFailureReason, detail: string): XmlParseFailure {
+  return { ok: false, reason, detail };
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+/** Characters XML 1.0 forbids anywhere (C0 controls except tab/LF/CR, and the two non-characters). */
+const ILLEGAL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+
+/** The byte cap, then strict UTF-8 and the characters XML forbids: what every engine checks before reading. */
+export function decodeXmlBody(body: Buffer, maxBytes: number): { ok: true; text: string } | XmlParseFailure {
+  if (body.length > maxBytes) return fail('too-large', `body exceeds ${maxBytes} bytes`);
+  if (body.length === 0) return fail('empty', 'body is empty');
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+  } catch {
+    return fail('encoding', 'body is not valid UTF-8');
+  }
+  if (ILLEGAL_CHARS.test(text)) return fail('encoding', 'body contains characters XML does not allow (wrong encoding?)');
+  return { ok: true, text };
+}
+
+export const XML_DECLARATION =
+  /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]\1(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]{0,39})\2)?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>/;
+
+/** XML attribute-value normalisation: literal tab, CR and LF become spaces (character references survive). */
+export function normaliseAttributeWhitespace(value: string): string {
+  return LITERAL_WHITESPACE.test(value) ? value.replace(/\r\n|[\t\n\r]/g, ' ') : value;
+}
+
+const LITERAL_WHITESPACE = /[\t\n\r]/;
+
+/** An `&` that does not start a predefined entity or a numeric character reference (tested, never replaced). */
+export const BAD_TEXT_REFERENCE = /&(?!(?:#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);)/;
+
+const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/**
+ * Decodes the five predefined entities and numeric character references. Any other `&` (an undefined entity,
+ * or a bare ampersand) makes the document not well formed, so the result is undefined.
+ */
+export function decodeXmlText(value: string): string | undefined {
+  if (!value.includes('&')) return value;
+  let bad = false;
+  // One regex pass (no string-building loop): a reference, or any other '&', which is the failure case.
+  const out = value.replace(/&(?:(#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|[A-Za-z]{2,4});)?/g, (_match, ref: string | undefined) => {
+    let decoded: string | undefined;
+    if (ref === undefined) decoded = undefined;
+    else if (ref.startsWith('#x')) decoded = fromCodePoint(parseInt(ref.slice(2), 16));
+    else if (ref.startsWith('#')) decoded = fromCodePoint(parseInt(ref.slice(1), 10));
+    else decoded = Object.prototype.hasOwnProperty.call(PREDEFINED, ref) ? PREDEFINED[ref] : undefined;
+    if (decoded === undefined) bad = true;
+    return decoded ?? '';
+  });
+  return bad ? undefined : out;
+}
+
+/** Only characters XML 1.0 allows: tab, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, U+10000–U+10FFFF. */
+function fromCodePoint(cp: number): string | undefined {
+  const legal =
+    cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  return legal ? String.fromCodePoint(cp) : undefined;
+}
+
