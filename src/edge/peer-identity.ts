@@ -29,7 +29,13 @@ function splitSubjectAltName(value: string): string[] {
   let quoted = false;
   for (let i = 0; i < value.length; i++) {
     const c = value[i]!;
-    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
+    if (quoted && c === '\\') {
+      // An escape inside a quoted name: keep it and the character it escapes (which may be a quote or backslash).
+      current += c + (value[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
     if (!quoted && c === ',' && value[i + 1] === ' ') {
       out.push(current);
       current = '';

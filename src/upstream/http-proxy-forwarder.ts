@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { UpstreamConfig } from '../config/schema.js';
 import { tcpReachable } from './reachability.js';
-import { headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
+import { endToEndRequestHeaders, headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
 
 const PROXY_REQ = Symbol('nems.proxyReq');
 type TrackedRequest = IncomingMessage & { [PROXY_REQ]?: ClientRequest };
@@ -28,10 +28,14 @@ export class HttpProxyForwarder implements Upstream {
     this.#proxy.on('proxyReq', (proxyReq, req) => {
       (req as TrackedRequest)[PROXY_REQ] = proxyReq;
     });
-    this.#proxy.on('proxyRes', (proxyRes) => {
-      for (const name of headersToDrop(proxyRes.headers.connection)) {
-        if (name !== 'transfer-encoding' && name !== 'connection') delete proxyRes.headers[name];
-      }
+    this.#proxy.on('proxyRes', (proxyRes, _req, res) => {
+      // Every hop-by-hop header goes, the upstream's own Connection too: http-proxy then sets the client's
+      // connection header itself (keep-alive), so an upstream `Connection: close` never closes the client's socket.
+      for (const name of headersToDrop(proxyRes.headers.connection)) delete proxyRes.headers[name];
+      // http-proxy leaves the client waiting when the upstream dies mid-response; cut the client connection instead.
+      proxyRes.once('close', () => {
+        if (!proxyRes.complete) res.destroy();
+      });
     });
   }
 
@@ -90,7 +94,7 @@ export class HttpProxyForwarder implements Upstream {
       res.once('finish', () => settle(() => resolve({ status: res.statusCode, upstreamMs: performance.now() - started })));
 
       // The forwarded headers replace the incoming ones wholesale; http-proxy copies req.headers verbatim.
-      clientRequest.headers = { ...request.headers } as IncomingMessage['headers'];
+      clientRequest.headers = { ...endToEndRequestHeaders(request.headers) } as IncomingMessage['headers'];
       clientRequest.url = request.url;
       clientRequest.method = request.method;
       this.#proxy.web(

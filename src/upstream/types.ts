@@ -71,3 +71,29 @@ export function headersToDrop(connectionHeader: string | string[] | undefined): 
   }
   return drop;
 }
+
+/**
+ * The request headers a forwarder may send: the edge has already removed hop-by-hop headers, but a forwarder never
+ * relies on that (defence in depth). Returns the same object when there is nothing to drop (the usual case).
+ */
+export function endToEndRequestHeaders(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  let drop: Set<string> | undefined;
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP_HEADERS.has(lower)) {
+      drop ??= headersToDrop(headerValue(headers, 'connection'));
+      break;
+    }
+  }
+  if (!drop) return headers;
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) if (!drop.has(name.toLowerCase())) out[name] = value;
+  return out;
+}
+
+function headerValue(headers: OutgoingHttpHeaders, lowerName: string): string | string[] | undefined {
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === lowerName) return typeof value === 'number' ? String(value) : value;
+  }
+  return undefined;
+}

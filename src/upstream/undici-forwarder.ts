@@ -9,7 +9,7 @@ import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { tcpReachable } from './reachability.js';
 import { endToEndResponseHeaders } from './response-headers.js';
-import { HOP_BY_HOP_HEADERS, headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
+import { HOP_BY_HOP_HEADERS, endToEndRequestHeaders, headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
 
 /** Responses up to this size are collected and written to the client at once. */
 const BUFFER_LIMIT = 64 * 1024;
@@ -65,7 +65,7 @@ export class UndiciForwarder implements Upstream {
 
   forward(request: ForwardRequest, clientRequest: IncomingMessage, res: ServerResponse): Promise<ForwardResult> {
     const started = performance.now();
-    const headers = { ...request.headers, host: this.#host } as Record<string, string | string[]>;
+    const headers = { ...endToEndRequestHeaders(request.headers), host: this.#host } as Record<string, string | string[]>;
     return new Promise<ForwardResult>((resolve, reject) => {
       let controller: Controller | undefined;
       let clientGone = false;

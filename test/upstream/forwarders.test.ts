@@ -273,16 +273,14 @@ describe.each(['undici', 'http-proxy'] as const)('the %s forwarder', (engine) =>
     expect(res.rawHeaders.join('\n')).not.toContain('secret-of-the-hop');
   });
 
-  // BUG (http-proxy engine; src/upstream/http-proxy-forwarder.ts is read-only for this helper): its proxyRes handler
-  // deliberately keeps the upstream's own Connection header, so the client sees `Connection: X-Resp-Hop`, and an
-  // upstream `Connection: close` closes the CLIENT's keep-alive connection to the gateway (see the next test).
-  (engine === 'http-proxy' ? it.fails : it)('does not relay the upstream’s Connection header itself', async () => {
+  // The upstream's own Connection header is hop-by-hop: it never reaches the client (nor closes its connection).
+  it('does not relay the upstream’s Connection header itself', async () => {
     const { front } = await setup();
     const res = await call(front.port);
     expect(String(res.headers.connection ?? '')).not.toMatch(/x-resp-hop/i);
   });
 
-  (engine === 'http-proxy' ? it.fails : it)('keeps the client’s connection alive when the upstream answers Connection: close', async () => {
+  it('keeps the client’s connection alive when the upstream answers Connection: close', async () => {
     const { front } = await setup();
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(async () => agent.destroy());
@@ -291,10 +289,9 @@ describe.each(['undici', 'http-proxy'] as const)('the %s forwarder', (engine) =>
     expect(res.headers.connection).toBe('keep-alive');
   });
 
-  // Contract: ForwardRequest.headers already lack hop-by-hop headers (the edge removes them). Defence in depth would
-  // have the forwarder drop them too; neither engine does: undici refuses the request (502 'unreachable') and
-  // http-proxy sends them upstream (and a `Trailer` header even throws inside Node's http client, uncaught).
-  it.fails('drops hop-by-hop request headers handed to it (defence in depth; known gap)', async () => {
+  // Contract: ForwardRequest.headers already lack hop-by-hop headers (the edge removes them); the forwarders drop
+  // them again anyway (defence in depth).
+  it('drops hop-by-hop request headers handed to it (defence in depth)', async () => {
     const { upstream, front } = await setup({}, { rawHeaders: true });
     const res = await call(front.port, {
       headers: [['Connection', 'X-Req-Hop'], ['X-Req-Hop', '1'], ['Keep-Alive', 'timeout=5'], ['TE', 'trailers'], ['Proxy-Authorization', 'Basic eA=='], ['X-End', 'kept']],
@@ -347,9 +344,8 @@ describe.each(['undici', 'http-proxy'] as const)('the %s forwarder', (engine) =>
     await until(() => upstream.hanging().socketsClosed === 1, 'the socket that carried it to be closed');
   });
 
-  // BUG (http-proxy engine): when the upstream dies after the response head, the client is left waiting for the
-  // rest of the body until its own timeout (here 1.5 s); the undici engine cuts the client connection at once.
-  (engine === 'http-proxy' ? it.fails : it)('cuts the client connection (and rejects "aborted") when the upstream dies mid-response', async () => {
+  // When the upstream dies after the response head, both engines cut the client connection at once.
+  it('cuts the client connection (and rejects "aborted") when the upstream dies mid-response', async () => {
     const { front } = await setup();
     await expect(call(front.port, { path: '/cut', timeoutMs: 1500 })).rejects.toThrow(/aborted|hang up|ECONNRESET/);
     await until(() => front.outcomes.length === 1, 'forward() to settle');
