@@ -55,7 +55,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const pds = await openPdsLookup(config, { observer: metrics.pdsObserver, logger });
   opened.push(() => pds.lookup.close());
   // The embedded core (better-sqlite3) is loaded only when it is the upstream: a gateway in front of Spine never pays its memory.
-  const embedded = async () => (await import('./nems-core/embedded-upstream-factory.js')).createEmbeddedUpstream(config, logger, pds.local);
+  let listeningPort = config.server.port;
+  const embedded = async () =>
+    (await import('./nems-core/embedded-upstream-factory.js')).createEmbeddedUpstream(config, logger, pds.local, () => listeningPort);
   const upstream = await createUpstream(config, logger, embedded).catch(undo);
   opened.push(() => upstream.close());
   const stages = createStages(config, {
@@ -73,6 +75,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.now ? { now: options.now } : {}),
   }).catch(undo);
   opened.push(() => gateway.drain(0));
+  listeningPort = gateway.port;
   recordCertificateExpiry(metrics, config, registry, logger);
   logger.info({ host: gateway.host, port: gateway.port, upstream: upstream.upstream.kind }, 'NEMS gateway listening (mTLS)');
 

@@ -100,7 +100,9 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
       { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, 'patient/Subscription.write'), 'Content-Type': 'application/fhir+xml' }, subscriptionXml);
     const location = String(created.headers.location ?? '');
     const id = /\/Subscription\/([0-9a-f]{32})$/.exec(location)?.[1];
-    check('201 Created with a Location', created.status === 201 && id !== undefined, `${created.status} ${location}`);
+    // Location names the gateway (this demo's port), so a client follows it back through the gateway.
+    const viaGateway = location.startsWith(`https://localhost:${port}${prefix}/Subscription/`);
+    check('201 Created with a Location through the gateway', created.status === 201 && id !== undefined && viaGateway, `${created.status} ${location}`);
 
     out('2. gp-system reads it back');
     const read = await send(GP.client, 'GET', `${prefix}/Subscription/${id ?? 'missing'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read'));

@@ -40,8 +40,11 @@ export interface CoreLogger {
 export interface NemsCoreOptions {
   /** Absolute data directory: `nems-core.sqlite` and `mesh/<mailbox>/` live here. */
   readonly dataDir: string;
-  /** Base URL for Location headers, e.g. `https://localhost:8443/STU3`; its path is the route prefix. */
-  readonly baseUrl: string;
+  /**
+   * Base URL for Location headers, e.g. `https://localhost:8443/STU3`; its path is the route prefix unless
+   * `pathPrefix` is given. A function is read per response (the embedded core learns the gateway's port late).
+   */
+  readonly baseUrl: string | (() => string);
   readonly lifecycle?: LifecycleTable;
   /** Local PDS data for generic rules (registered GP, postcode, birth date). */
   readonly patientDirectory?: PatientDirectory;
@@ -108,7 +111,12 @@ interface RequestScope {
 }
 
 export class NemsCore {
-  readonly baseUrl: string;
+  private readonly resolveBaseUrl: () => string;
+
+  /** The base URL Location headers use now. */
+  get baseUrl(): string {
+    return this.resolveBaseUrl();
+  }
   readonly dataDir: string;
   readonly pathPrefix: string;
   private readonly store: CoreStore;
@@ -124,9 +132,10 @@ export class NemsCore {
   private readonly instanceId = `${process.pid}-${randomUUID()}`;
 
   constructor(private readonly options: NemsCoreOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    const baseUrl = options.baseUrl;
+    this.resolveBaseUrl = typeof baseUrl === 'string' ? () => baseUrl.replace(/\/+$/, '') : () => baseUrl().replace(/\/+$/, '');
     this.dataDir = options.dataDir;
-    this.pathPrefix = (options.pathPrefix ?? new URL(this.baseUrl).pathname).replace(/\/+$/, '');
+    this.pathPrefix = (options.pathPrefix ?? new URL(this.resolveBaseUrl()).pathname).replace(/\/+$/, '');
     this.lifecycle = options.lifecycle ?? {};
     this.geography = options.geography ?? DEFAULT_GEOGRAPHY;
     this.maxSubscriptionBytes = options.maxSubscriptionBytes ?? DEFAULT_SUBSCRIPTION_MAX_BYTES;

@@ -27,11 +27,14 @@ export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirec
   };
 }
 
-export async function createEmbeddedUpstream(config: Config, logger: Logger, local?: LocalPdsStore): Promise<UpstreamHandle> {
+/**
+ * `gatewayPort` is read per response: with `server.port: 0` the gateway's port is known only once it listens.
+ */
+export async function createEmbeddedUpstream(config: Config, logger: Logger, local?: LocalPdsStore, gatewayPort: () => number = () => config.server.port): Promise<UpstreamHandle> {
   const core = createNemsCore({
     dataDir: config.core.dataDir,
     // Location names the gateway, as Spine's names Spine: clients follow it back through the gateway.
-    baseUrl: config.core.baseUrl ?? `https://localhost:${config.server.port}${config.nems.pathPrefix}`,
+    baseUrl: config.core.baseUrl ?? (() => `https://localhost:${gatewayPort()}${config.nems.pathPrefix}`),
     pathPrefix: config.nems.pathPrefix,
     lifecycle: config.core.lifecycle,
     maxPublishBytes: config.nems.publishMaxBytes,

@@ -8,7 +8,7 @@ import { createPki, type Pki } from '../helpers/e2e.js';
 import { runCli, writeShippedConfig, type CliResult } from '../cli/run-cli.js';
 
 const EXPECTED_CHECKS = [
-  '201 Created with a Location',
+  '201 Created with a Location through the gateway',
   '200 with status active',
   '202 Accepted',
   'one message in the mailbox',
