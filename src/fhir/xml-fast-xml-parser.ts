@@ -3,7 +3,7 @@
 // entity processing off, then normalisation into the typed tree.
 import { XMLParser } from 'fast-xml-parser';
 import {
-  BAD_TEXT_REFERENCE, XML_DECLARATION, decodeXmlText, fail, normaliseAttributeWhitespace,
+  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, skipSpace, skipXmlDeclaration,
   type XmlElement, type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
@@ -47,16 +47,9 @@ export function parseDecodedXmlWithFastXmlParser(text: string, lim: XmlLimits): 
 function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
   const len = text.length;
   let i = 0;
-  const declaration = XML_DECLARATION.exec(text);
-  if (declaration) {
-    const encoding = declaration[3];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
-      return fail('encoding', 'XML declaration names an encoding other than UTF-8');
-    }
-    i = declaration[0].length;
-  } else if (text.startsWith('<?xml') && /^<\?xml[ \t\r\n?]/.test(text)) {
-    return fail('not-well-formed', 'XML declaration is malformed');
-  }
+  const afterDeclaration = skipXmlDeclaration(text);
+  if (typeof afterDeclaration !== 'number') return afterDeclaration;
+  i = afterDeclaration;
 
   const stack: string[] = [];
   let elements = 0;
@@ -130,14 +123,6 @@ function scanName(text: string, start: number, maxChars: number): number {
   return j;
 }
 
-function skipSpace(text: string, j: number): number {
-  while (j < text.length) {
-    const c = text.charCodeAt(j);
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
-    j++;
-  }
-  return j;
-}
 
 /** Scans `name="value"` pairs up to `>` or `/>`; returns the index after the tag, or a failure. */
 function scanAttributes(text: string, from: number, lim: XmlLimits): number | XmlParseFailure {

@@ -81,7 +81,7 @@ export function decodeXmlBody(body: Buffer, maxBytes: number): { ok: true; text:
   return { ok: true, text };
 }
 
-export const XML_DECLARATION =
+const XML_DECLARATION =
   /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]\1(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]{0,39})\2)?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>/;
 
 /** XML attribute-value normalisation: literal tab, CR and LF become spaces (character references survive). */
@@ -123,3 +123,27 @@ function fromCodePoint(cp: number): string | undefined {
   return legal ? String.fromCodePoint(cp) : undefined;
 }
 
+
+/** Index after the XML declaration (0 when there is none), or a failure for a non-UTF-8 or malformed one. */
+export function skipXmlDeclaration(text: string): number | XmlParseFailure {
+  const declaration = XML_DECLARATION.exec(text);
+  if (declaration) {
+    const encoding = declaration[3];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
+      return fail('encoding', 'XML declaration names an encoding other than UTF-8');
+    }
+    return declaration[0].length;
+  }
+  if (text.startsWith('<?xml') && /^<\?xml[ \t\r\n?]/.test(text)) return fail('not-well-formed', 'XML declaration is malformed');
+  return 0;
+}
+
+/** Index of the first character at or after `j` that is not XML white space. */
+export function skipSpace(text: string, j: number): number {
+  while (j < text.length) {
+    const c = text.charCodeAt(j);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    j++;
+  }
+  return j;
+}

@@ -3,7 +3,7 @@
 // Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~470 µs for fast-xml-parser, held to
 // exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
 import {
-  BAD_TEXT_REFERENCE, XML_DECLARATION, decodeXmlText, fail, normaliseAttributeWhitespace,
+  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, skipSpace, skipXmlDeclaration,
   type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
@@ -49,16 +49,9 @@ const NO_CHILDREN: Building[] = Object.freeze([]) as unknown as Building[];
 function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
   const len = text.length;
   let i = 0;
-  const declaration = XML_DECLARATION.exec(text);
-  if (declaration) {
-    const encoding = declaration[3];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
-      return fail('encoding', 'XML declaration names an encoding other than UTF-8');
-    }
-    i = declaration[0].length;
-  } else if (text.startsWith('<?xml') && /^<\?xml[ \t\r\n?]/.test(text)) {
-    return fail('not-well-formed', 'XML declaration is malformed');
-  }
+  const afterDeclaration = skipXmlDeclaration(text);
+  if (typeof afterDeclaration !== 'number') return afterDeclaration;
+  i = afterDeclaration;
 
   const names: string[] = [];
   const open: Building[] = [];
@@ -200,14 +193,6 @@ function scanName(text: string, start: number, maxChars: number): number {
   return j;
 }
 
-function skipSpace(text: string, j: number): number {
-  while (j < text.length) {
-    const c = text.charCodeAt(j);
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
-    j++;
-  }
-  return j;
-}
 
 /**
  * Scans `name="value"` pairs up to `>` or `/>` into `attributes` (values trimmed, whitespace-normalised and
