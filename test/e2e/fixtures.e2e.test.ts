@@ -1,0 +1,102 @@
+// Every NEMS example event (shared/fixtures/nems-examples) published through real mTLS by child-health, with the
+// outcome stated per file; then the NHS-number and PDS outcomes on the publish path. Nothing that is rejected, and
+// nothing carrying an unverified NHS number, reaches the upstream.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningApp } from '../../src/app.js';
+import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
+import { createPki, send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { nemsHeaders } from '../helpers/nems-requests.js';
+
+const PUBLISH = '/STU3/Events/1/$process-message';
+
+/** Publish interaction code used for each file, and what the gateway must do with it. */
+const FIXTURES: readonly { file: string; code: string; expect: 'forwarded' | { status: number; code: string } }[] = [
+  { file: 'blood-spot-test-outcome-1-new.xml', code: 'Bloodspottestoutcome', expect: 'forwarded' },
+  { file: 'blood-spot-test-outcome-1-delete.xml', code: 'Bloodspottestoutcome', expect: 'forwarded' },
+  { file: 'newborn-hearing-1-new.xml', code: 'Newbornhearing', expect: 'forwarded' },
+  { file: 'newborn-hearing-1-update.xml', code: 'Newbornhearing', expect: 'forwarded' },
+  { file: 'nipe-outcome-1-update.xml', code: 'Nipeoutcome', expect: 'forwarded' },
+  { file: 'nipe-outcome-1-delete.xml', code: 'Nipeoutcome', expect: 'forwarded' },
+  { file: 'Professional-Contacts-1-new.xml', code: 'Professionalcontacts', expect: 'forwarded' },
+  { file: 'Professional-Contacts-1-update.xml', code: 'Professionalcontacts', expect: 'forwarded' },
+  { file: 'vaccinations-1-new.xml', code: 'Vaccinations', expect: 'forwarded' },
+  { file: 'vaccinations-1-notgiven-new.xml', code: 'Vaccinations', expect: 'forwarded' },
+  { file: 'vaccinations-1-delete.xml', code: 'Vaccinations', expect: 'forwarded' },
+  // Events Spine itself publishes are not publishable through the API (§2.4).
+  { file: 'BirthNotificationWithMother.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'BirthNotificationWithoutMother.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Change-Of-Address-ems-example.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Change-Of-GP-ems-example.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Death-Notification-formal-ems-example.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Death-Notification-informal-ems-example.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Death-Notification-removed-ems-example.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Record-Change.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  { file: 'PDS-Record-Change-Citizen.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+  // The InteractionID must name the event the MessageHeader carries.
+  { file: 'vaccinations-1-new.xml', code: 'Professionalcontacts', expect: { status: 422, code: 'INVALID_RESOURCE' } },
+];
+
+let pki: Pki;
+let upstream: CountingUpstream;
+let app: RunningApp;
+
+beforeAll(async () => {
+  pki = createPki();
+  upstream = await startCountingUpstream();
+  app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
+});
+afterAll(async () => {
+  await app?.stop();
+  await upstream?.stop();
+  pki?.cleanup();
+});
+
+async function publish(body: Buffer, code = 'Vaccinations') {
+  await upstream.reset();
+  const res = await send(pki, app.gateway.port, {
+    client: 'child-health', method: 'POST', path: PUBLISH, body,
+    headers: nemsHeaders('child-health', 'publish', { publishCode: code, contentType: 'application/fhir+xml' }),
+  });
+  return { res, stats: await upstream.stats() };
+}
+
+describe('NEMS example events published through the gateway', () => {
+  it.each(FIXTURES.map((f) => [`${f.file} as ${f.code}`, f] as const))('%s', async (_name, f) => {
+    const body = readFileSync(join(SHARED_FIXTURES_DIR, f.file));
+    const { res, stats } = await publish(body, f.code);
+    if (f.expect === 'forwarded') {
+      expect(stats.count).toBe(1);
+      expect(Buffer.from(stats.received[0]!.body, 'base64').equals(body)).toBe(true);
+    } else {
+      expect({ status: res.status, code: spineCodeOf(res.text) }).toEqual(f.expect);
+      expect(stats.count).toBe(0);
+    }
+  });
+});
+
+describe('NHS numbers on the publish path', () => {
+  const vaccination = readFileSync(join(SHARED_FIXTURES_DIR, 'vaccinations-1-new.xml'), 'utf8');
+  const withNhsNumber = (n: string) => Buffer.from(vaccination.replaceAll('9912003888', n));
+
+  it.each([
+    ['fails modulus 11', '9912003880', 400, 'INVALID_NHS_NUMBER'],
+    ['is not 10 digits', '991200388', 400, 'INVALID_NHS_NUMBER'],
+    ['is one repeated digit', '0000000000', 400, 'INVALID_NHS_NUMBER'],
+    ['is not known to PDS', '9111231130', 404, 'PATIENT_NOT_FOUND'],
+    ['has been superseded', '9990000018', 400, 'INVALID_NHS_NUMBER'],
+    ['has been invalidated', '9990000034', 400, 'INVALID_NHS_NUMBER'],
+    ['belongs to a restricted (S-flag) patient', '9000000025', 403, 'NO_PATIENT_CONSENT'],
+  ] as const)('rejects an event whose NHS number %s (%i %s) and forwards nothing', async (_name, nhsNumber, status, code) => {
+    const { res, stats } = await publish(withNhsNumber(nhsNumber));
+    expect({ status: res.status, code: spineCodeOf(res.text) }).toEqual({ status, code });
+    expect(res.text).not.toContain(nhsNumber);
+    expect(stats.count).toBe(0);
+  });
+
+  it('forwards an event for another traced patient', async () => {
+    const { stats } = await publish(withNhsNumber('9434765919'));
+    expect(stats.count).toBe(1);
+  });
+});
