@@ -86,6 +86,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node enforces headersTimeout/requestTimeout only when it checks (default every 30 s): check often enough
+      // that a slow client is cut off close to its deadline.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
     },
     (req, res) => void handle(req, res, false),
   );

@@ -212,3 +212,28 @@ describe('upstream unreachable', () => {
     }
   });
 });
+
+describe('slow clients', () => {
+  it('cuts off a client that does not finish its request headers within server.limits.headersTimeoutMs (408)', async () => {
+    const app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url, patch: (raw) => { raw.server.limits = { headersTimeoutMs: 500, requestTimeoutMs: 1000 }; } }));
+    try {
+      await upstream.reset();
+      const started = Date.now();
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: app.gateway.port, ca: pki.read('ca.pem'), cert: pki.read('gp-system.pem'), key: pki.read('gp-system-key.pem'), servername: 'localhost' });
+        let data = '';
+        socket.on('data', (c: Buffer) => (data += c.toString()));
+        socket.on('close', () => resolve(data));
+        socket.on('error', reject);
+        // Half a request line and one header, then nothing more.
+        socket.once('secureConnect', () => socket.write('GET /STU3/Subscription/abc HTTP/1.1\r\nHost: localhost\r\n'));
+      });
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeLessThan(5000);
+      expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+      expect((await upstream.stats()).count).toBe(0);
+    } finally {
+      await app.stop();
+    }
+  });
+});
