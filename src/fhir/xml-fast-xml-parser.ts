@@ -3,15 +3,12 @@
 // entity processing off, then normalisation into the typed tree.
 import { XMLParser } from 'fast-xml-parser';
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, skipSpace, skipXmlDeclaration,
+  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, scanName, skipSpace, skipXmlDeclaration,
   type XmlElement, type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
 /** Names that would reach JavaScript object keys inside the parser; FHIR never uses them. */
 const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype', '#text', ':@']);
-/** ASCII XML names only: FHIR and xhtml need nothing else, and it keeps the scan simple. */
-const NAME_START = /[A-Za-z_]/;
-const NAME_CHAR = /[A-Za-z0-9_.:-]/;
 const parser = new XMLParser({
   preserveOrder: true,
   ignoreAttributes: false,
@@ -111,18 +108,6 @@ function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
   if (stack.length > 0) return fail('not-well-formed', 'unclosed element');
   return undefined;
 }
-
-/** Returns the index after an ASCII XML name starting at `start` (== start when none), or -1 when too long. */
-function scanName(text: string, start: number, maxChars: number): number {
-  if (!NAME_START.test(text.charAt(start))) return start;
-  let j = start + 1;
-  while (j < text.length && NAME_CHAR.test(text.charAt(j))) {
-    if (j - start >= maxChars) return -1;
-    j++;
-  }
-  return j;
-}
-
 
 /** Scans `name="value"` pairs up to `>` or `/>`; returns the index after the tag, or a failure. */
 function scanAttributes(text: string, from: number, lim: XmlLimits): number | XmlParseFailure {

@@ -147,3 +147,25 @@ export function skipSpace(text: string, j: number): number {
   }
   return j;
 }
+
+// ASCII XML names only: FHIR and xhtml need nothing else, and it keeps both scans simple.
+function isNameStart(c: number): boolean {
+  // A-Z, a-z, _
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+}
+
+function isNameChar(c: number): boolean {
+  // A-Z, a-z, 0-9, _ . : -
+  return isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x3a || c === 0x2d;
+}
+
+/** Returns the index after an ASCII XML name starting at `start` (== start when none), or -1 when too long. */
+export function scanName(text: string, start: number, maxChars: number): number {
+  if (!isNameStart(text.charCodeAt(start))) return start;
+  let j = start + 1;
+  while (j < text.length && isNameChar(text.charCodeAt(j))) {
+    if (j - start >= maxChars) return -1;
+    j++;
+  }
+  return j;
+}

@@ -3,7 +3,7 @@
 // Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~470 µs for fast-xml-parser, held to
 // exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, skipSpace, skipXmlDeclaration,
+  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, scanName, skipSpace, skipXmlDeclaration,
   type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
@@ -172,26 +172,6 @@ function isWhitespace(text: string, from: number, to: number): boolean {
   return !NEXT_NOT_WHITESPACE.test(text) || NEXT_NOT_WHITESPACE.lastIndex - 1 >= to;
 }
 
-function isNameStart(c: number): boolean {
-  // A-Z, a-z, _
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
-}
-
-function isNameChar(c: number): boolean {
-  // A-Z, a-z, 0-9, _ . : -
-  return isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x3a || c === 0x2d;
-}
-
-/** Returns the index after an ASCII XML name starting at `start` (== start when none), or -1 when too long. */
-function scanName(text: string, start: number, maxChars: number): number {
-  if (!isNameStart(text.charCodeAt(start))) return start;
-  let j = start + 1;
-  while (j < text.length && isNameChar(text.charCodeAt(j))) {
-    if (j - start >= maxChars) return -1;
-    j++;
-  }
-  return j;
-}
 
 
 /**
