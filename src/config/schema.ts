@@ -65,6 +65,12 @@ const jwtSchema = z
     clockSkewSeconds: z.number().int().min(0).max(3600).default(60),
     maxLifetimeSeconds: z.number().int().positive().max(86_400).default(300),
     maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
+    /**
+     * Unsigned tokens decoded by jose are kept, keyed by the exact token, until they expire (Envoy's jwt_authn
+     * cache): a client that reuses its token is not decoded again. Time and claim checks still run per request.
+     * 0 turns the cache off.
+     */
+    decodedTokenCacheSize: z.number().int().min(0).max(100_000).default(1000),
     /** Which spelling of requesting_organisation is accepted (§9.4). */
     organisationClaim: z.enum(['either', 'requesting_organisation', 'requesting_organization']).default('either'),
     requireReasonForRequest: z.boolean().default(true),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintSpineJwt, type MintSpineJwtOptions } from '../../src/cli/jwt.js';
-import { createJwtStage } from '../../src/pipeline/stages/jwt.js';
+import { createJwtStage, DecodedTokenCache } from '../../src/pipeline/stages/jwt.js';
 import type { NemsOperation } from '../../src/pipeline/routes.js';
 import { CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, EXAMPLE_IDENTITIES, FIXTURE_NHS_NUMBER, type ExampleEndpointName } from '../helpers/endpoints.js';
 import { decodePayload, encodeJwt, POLICY_NOW, type PolicyCase } from './policy-cases.js';
@@ -299,5 +299,91 @@ describe('jwt stage: what it records', () => {
     const ctx = contextFor(requestWith(unsigned(), 'read', 'gp-system'), POLICY_NOW);
     const result = await createJwtStage(policyConfig()).run(ctx);
     expect(result.ok ? 'pass' : result.rejection.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+});
+
+describe('jwt stage: decoded-token cache (nems.jwt.decodedTokenCacheSize)', () => {
+  /** One set of stage instances (so one cache) used for several requests at given times. */
+  function session(config = policyConfig()) {
+    const stages = headStages(config);
+    return async (token: string, at: number, op: NemsOperation = 'read') => {
+      const ctx = contextFor(requestWith(token, op), at);
+      const outcome = await runStages(stages, ctx);
+      return { ctx, summary: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code} ${outcome.diagnostics}` };
+    };
+  }
+
+  it('answers a reused token exactly as a fresh decode does, including the claims it records', async () => {
+    const send = session();
+    const token = unsigned('read', { patient: FIXTURE_NHS_NUMBER });
+    const first = await send(token, POLICY_NOW);
+    const second = await send(token, POLICY_NOW + 1_000);
+    expect(first.summary).toBe('pass');
+    expect(second.summary).toBe('pass');
+    expect(second.ctx.claims).toEqual(first.ctx.claims);
+    expect(second.ctx.nhsNumbers).toEqual(first.ctx.nhsNumbers);
+  });
+
+  it('re-checks expiry on every use: a cached token past exp + skew is refused as jose refuses it', async () => {
+    const send = session();
+    const token = unsigned('read');
+    expect((await send(token, POLICY_NOW)).summary).toBe('pass');
+    // Minted at POLICY_NOW with a 300 s lifetime and 60 s skew: valid until exp + 60 s.
+    expect((await send(token, POLICY_NOW + 359_000)).summary).toBe('pass');
+    const late = await send(token, POLICY_NOW + 360_000);
+    const fresh = await session()(token, POLICY_NOW + 360_000);
+    expect(late.summary).toBe('400 MISSING_OR_INVALID_HEADER The JWT claim exp shows the token has expired');
+    expect(late.summary).toBe(fresh.summary);
+  });
+
+  it('re-checks nbf on every use', async () => {
+    const cache = new DecodedTokenCache(10);
+    const nowSeconds = Math.floor(POLICY_NOW / 1000);
+    cache.set('t', { exp: nowSeconds + 300, nbf: nowSeconds + 100 });
+    expect(cache.get('t', POLICY_NOW, 60)).toBeUndefined();
+    expect(cache.size).toBe(0);
+    cache.set('t', { exp: nowSeconds + 300, nbf: nowSeconds + 30 });
+    expect(cache.get('t', POLICY_NOW, 60)).toMatchObject({ nbf: nowSeconds + 30 });
+  });
+
+  it('still applies the per-operation rules to a cached token (unsignedOperations, scope)', async () => {
+    const send = session(policyConfig({ jwt: { unsignedOperations: ['read'] } }));
+    const token = unsigned('read');
+    expect((await send(token, POLICY_NOW)).summary).toBe('pass');
+    expect((await send(token, POLICY_NOW, 'delete')).summary).toBe('400 MISSING_OR_INVALID_HEADER The JWT must be signed for this operation');
+    const both = session();
+    expect((await both(token, POLICY_NOW)).summary).toBe('pass');
+    expect((await both(token, POLICY_NOW, 'delete')).summary).toMatch(/^400 MISSING_OR_INVALID_HEADER The JWT claim scope must be exactly/);
+  });
+
+  it('keeps only successes, only up to its capacity, and nothing when the size is 0', () => {
+    const cache = new DecodedTokenCache(2);
+    const exp = Math.floor(POLICY_NOW / 1000) + 300;
+    cache.set('a', { exp });
+    cache.set('b', { exp });
+    cache.set('c', { exp });
+    expect(cache.size).toBe(2);
+    expect(cache.get('a', POLICY_NOW, 0)).toBeUndefined();
+    expect(cache.get('c', POLICY_NOW, 0)).toEqual({ exp });
+    cache.set('no-exp', {});
+    expect(cache.get('no-exp', POLICY_NOW, 0)).toBeUndefined();
+    const off = new DecodedTokenCache(0);
+    off.set('a', { exp });
+    expect(off.size).toBe(0);
+  });
+
+  it('never caches a token jose refused, nor a signed one', async () => {
+    const send = session();
+    const expired = unsigned('read', { now: POLICY_NOW - 400_000 });
+    expect((await send(expired, POLICY_NOW)).summary).toMatch(/^400 /);
+    expect((await send(expired, POLICY_NOW)).summary).toMatch(/^400 /);
+    // A signed token is verified every time: both uses are recorded as signed, never served as an unsigned one.
+    const signedSession = session(signedConfig());
+    const token = await sign(claimsFor(), rsaPrivate);
+    for (let i = 0; i < 2; i++) {
+      const { ctx, summary } = await signedSession(token, POLICY_NOW);
+      expect(summary).toBe('pass');
+      expect(ctx.claims?.signed).toBe(true);
+    }
   });
 });

@@ -94,6 +94,40 @@ async function cappedFetch(url: string, init: RequestInit): Promise<Response> {
   return new Response(Buffer.concat(chunks), { status: response.status, headers: response.headers });
 }
 
+/**
+ * Unsigned tokens jose has decoded, keyed by the exact token string (as Envoy's jwt_authn `jwt_cache_config`):
+ * decoding is a pure function of the token, so a hit skips it. What depends on the clock is re-checked on every
+ * hit exactly as jose checks it (`exp`, `nbf` with the skew); a token that fails that is dropped and decoded again,
+ * so jose reports the failure. Only successes are kept, only tokens with a numeric `exp`, and at most `capacity`
+ * (the oldest goes first). Signed tokens are never cached: their verification depends on keys that rotate.
+ */
+export class DecodedTokenCache {
+  readonly #entries = new Map<string, JWTPayload>();
+  constructor(private readonly capacity: number) {}
+
+  get(token: string, nowMs: number, skewSeconds: number): JWTPayload | undefined {
+    const payload = this.#entries.get(token);
+    if (payload === undefined) return undefined;
+    const now = Math.floor(nowMs / 1000);
+    const { exp, nbf } = payload;
+    if ((exp as number) <= now - skewSeconds || (typeof nbf === 'number' && nbf > now + skewSeconds)) {
+      this.#entries.delete(token);
+      return undefined;
+    }
+    return payload;
+  }
+
+  set(token: string, payload: JWTPayload): void {
+    if (this.capacity === 0 || typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return;
+    if (this.#entries.size >= this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(token, Object.freeze(payload));
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
 type VerifyOutcome = Ok<JWTPayload> | Failure;
 type Decoded = Ok<{ readonly payload: JWTPayload; readonly signed: boolean }>;
 
@@ -159,8 +193,16 @@ export function createJwtStage(config: Config): Stage {
     return failure ?? invalidHeader('The Authorization header JWT is not signed by a configured key');
   }
 
+  const cache = new DecodedTokenCache(jwt.decodedTokenCacheSize);
+
   /** The unsigned path is synchronous (the hot path); only signed verification awaits. */
   function decode(token: string, operation: NemsOperation, now: number): Decoded | Failure | Promise<Decoded | Failure> {
+    // A cached token was decoded by jose as `alg: none` with an empty signature: only the per-request rules remain.
+    const cached = cache.get(token, now, skew);
+    if (cached) {
+      if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
+      return { ok: true, value: { payload: cached, signed: false } };
+    }
     let header: ProtectedHeaderParameters;
     try {
       header = decodeProtectedHeader(token);
@@ -175,6 +217,7 @@ export function createJwtStage(config: Config): Stage {
       if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
       try {
         const { payload } = UnsecuredJWT.decode(token, { currentDate: new Date(now), clockTolerance: skew });
+        cache.set(token, payload);
         return { ok: true, value: { payload, signed: false } };
       } catch (error) {
         return fromJoseError(error);
