@@ -15,7 +15,8 @@ import { createPrivateKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SignJWT, importPKCS8 } from 'jose';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent, request as undiciRequest } from 'undici';
 import type { PdsConfig } from '../config/schema.js';
 import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from './types.js';
 
@@ -86,6 +87,7 @@ class Deadline {
 
 export class PdsFhirClient implements PdsLookup {
   private readonly agent: Agent;
+  private readonly request: typeof undiciRequest;
   private readonly baseUrl: string;
   private readonly now: () => number;
   private readonly maxBodyBytes: number;
@@ -102,7 +104,10 @@ export class PdsFhirClient implements PdsLookup {
     this.now = options.now ?? Date.now;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_PDS_MAX_BODY_BYTES;
     this.readyFailureWindowMs = options.readyFailureWindowMs ?? 30_000;
-    this.agent = new Agent({
+    // Loaded here, not at import: a gateway on local PDS data never pays the whole of undici's memory.
+    const undici = createRequire(import.meta.url)('undici') as { Agent: typeof Agent; request: typeof undiciRequest };
+    this.request = undici.request;
+    this.agent = new undici.Agent({
       connect: { timeout: config.timeoutMs },
       headersTimeout: config.timeoutMs,
       bodyTimeout: config.timeoutMs,
@@ -190,7 +195,7 @@ export class PdsFhirClient implements PdsLookup {
   ): Promise<HttpResponse> {
     if (deadline.signal.aborted) throw deadline.signal.reason;
     try {
-      const response = await request(url, {
+      const response = await this.request(url, {
         dispatcher: this.agent,
         method: init.method,
         headers: init.headers,

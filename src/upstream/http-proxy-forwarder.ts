@@ -6,7 +6,8 @@ import { Agent as HttpAgent, type IncomingMessage, type ServerResponse, type Cli
 import { Agent as HttpsAgent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import httpProxy from 'http-proxy';
+import { createRequire } from 'node:module';
+import type httpProxy from 'http-proxy';
 import type { UpstreamConfig } from '../config/schema.js';
 import { tcpReachable } from './reachability.js';
 import { endToEndRequestHeaders, headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
@@ -23,7 +24,9 @@ export class HttpProxyForwarder implements Upstream {
   constructor(private readonly config: UpstreamConfig) {
     if (!config.url) throw new Error('upstream.url is required for the HTTP forwarder');
     this.#target = new URL(config.url);
-    this.#proxy = httpProxy.createProxyServer({ xfwd: false, changeOrigin: true, ws: false, selfHandleResponse: false });
+    // Loaded on first use, not at import: the default engine (undici) never pays for it.
+    const { createProxyServer } = createRequire(import.meta.url)('http-proxy') as typeof httpProxy;
+    this.#proxy = createProxyServer({ xfwd: false, changeOrigin: true, ws: false, selfHandleResponse: false });
     // Used only to find the upstream request for cancellation; never for headers (see file comment).
     this.#proxy.on('proxyReq', (proxyReq, req) => {
       (req as TrackedRequest)[PROXY_REQ] = proxyReq;

@@ -5,7 +5,9 @@
 // stream with backpressure.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { BodyTimeoutError, HeadersTimeoutError } from 'undici/lib/core/errors.js';
+import Pool from 'undici/lib/dispatcher/pool.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { tcpReachable } from './reachability.js';
 import { endToEndResponseHeaders } from './response-headers.js';
@@ -205,7 +207,7 @@ function relayedHeaders(upstream: Record<string, string | string[] | undefined>)
 
 function toUpstreamError(err: unknown, clientAborted: boolean): UpstreamError {
   if (clientAborted) return new UpstreamError('aborted', 'client went away', { cause: err });
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+  if (err instanceof HeadersTimeoutError || err instanceof BodyTimeoutError) {
     return new UpstreamError('timeout', 'upstream did not answer in time', { cause: err });
   }
   return new UpstreamError('unreachable', 'upstream unreachable', { cause: err });
