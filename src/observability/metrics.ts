@@ -14,6 +14,7 @@ import {
 import { classifyTlsError } from './tls-failure.js';
 import { attachClusterMetricsWorker } from './cluster-metrics.js';
 import { registerDefaultMetrics } from './default-metrics.js';
+import { BoundCounterFamily, BoundHistogramFamily, type BoundCounter, type BoundHistogram } from './bound-metrics.js';
 
 export { classifyTlsError } from './tls-failure.js';
 export type {
@@ -113,12 +114,13 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
   if (opts.collectDefault ?? true) registerDefaultMetrics(registry);
 
   const requestLabels = ['route', 'outcome', 'status_class'] as const;
-  const requestsTotal = new Counter({
+  // The per-request families are bound once per label set (bound-metrics.ts): no label hashing per request.
+  const requestsTotal = new BoundCounterFamily({
     name: `${prefix}requests_total`,
     help: 'Client requests answered, by NEMS route, outcome and HTTP status class.',
     labelNames: requestLabels, registers,
   });
-  const requestDuration = new Histogram({
+  const requestDuration = new BoundHistogramFamily({
     name: `${prefix}request_duration_seconds`,
     help: 'Time from a request arriving to its response being written, by NEMS route, outcome and status class.',
     labelNames: requestLabels, buckets: REQUEST_BUCKETS, registers,
@@ -128,7 +130,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     help: 'Requests rejected by the gateway, by Spine error code and the stage that rejected them.',
     labelNames: ['code', 'stage'] as const, registers,
   });
-  const upstreamDuration = new Histogram({
+  const upstreamDuration = new BoundHistogramFamily({
     name: `${prefix}upstream_duration_seconds`,
     help: 'Time from dispatching a request upstream to its response being relayed, by NEMS route.',
     labelNames: ['route'] as const, buckets: REQUEST_BUCKETS, registers,
@@ -138,12 +140,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     help: 'Upstream exchanges that produced no response, by failure kind.',
     labelNames: ['kind', 'route'] as const, registers,
   });
-  const pdsLookups = new Counter({
+  const pdsLookups = new BoundCounterFamily({
     name: `${prefix}pds_lookups_total`,
     help: 'PDS NHS number lookups, by result and cache disposition.',
     labelNames: ['result', 'cache'] as const, registers,
   });
-  const pdsDuration = new Histogram({
+  const pdsDuration = new BoundHistogramFamily({
     name: `${prefix}pds_lookup_duration_seconds`,
     help: 'Time taken by PDS NHS number lookups, by cache disposition.',
     labelNames: ['cache'] as const, buckets: PDS_BUCKETS, registers,
@@ -168,10 +170,14 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     help: 'Open TLS connections on the mTLS port.',
     registers, aggregator: 'sum',
   });
-  const requestsInFlight = new Gauge({
+  let inFlight = 0;
+  new Gauge({
     name: `${prefix}requests_in_flight`,
     help: 'Requests received and not yet answered.',
     registers, aggregator: 'sum',
+    collect() {
+      this.set(inFlight);
+    },
   });
 
   // Expiry is kept as a notAfter instant and turned into seconds left at scrape time.
@@ -222,12 +228,36 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     };
   };
 
+  /** Bound series by label key, so a request costs one string key and a map lookup per family. */
+  const requestSeries = new Map<string, { readonly total: BoundCounter; readonly duration: BoundHistogram }>();
+  const upstreamSeries = new Map<string, BoundHistogram>();
+  const pdsSeries = new Map<string, { readonly total: BoundCounter; readonly duration: BoundHistogram }>();
+
   const pdsObserver: PdsObserver = {
     lookup(result: PdsResult | 'unavailable', cache: 'hit' | 'miss' | 'coalesced', seconds: number) {
-      const cacheLabel = allowListed(PDS_CACHE_LABELS, cache);
-      pdsLookups.inc({ result: allowListed(PDS_RESULT_LABELS, result), cache: cacheLabel });
-      if (finite(seconds)) pdsDuration.observe({ cache: cacheLabel }, seconds);
+      const key = `${result}|${cache}`;
+      let series = pdsSeries.get(key);
+      if (!series) {
+        const cacheLabel = allowListed(PDS_CACHE_LABELS, cache);
+        series = {
+          total: pdsLookups.bind({ result: allowListed(PDS_RESULT_LABELS, result), cache: cacheLabel }),
+          duration: pdsDuration.bind({ cache: cacheLabel }),
+        };
+        // Keys come from two bounded vocabularies; anything else maps to 'other' and is not kept.
+        if (pdsSeries.size < 64) pdsSeries.set(key, series);
+      }
+      series.total.value++;
+      if (finite(seconds)) series.duration.observe(seconds);
     },
+  };
+  const upstreamDurationFor = (route: NemsOperation | undefined): BoundHistogram => {
+    const key = route ?? 'unmatched';
+    let series = upstreamSeries.get(key);
+    if (!series) {
+      series = upstreamDuration.bind({ route: routeLabel(route) });
+      if (upstreamSeries.size < 16) upstreamSeries.set(key, series);
+    }
+    return series;
   };
 
   if (opts.clusterWorker) attachClusterMetricsWorker(registry);
@@ -238,20 +268,26 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     render: async () => ({ contentType: metricsContentType, body: await registry.metrics() }),
 
     requestCompleted(route, outcome, status, seconds) {
-      const labels = { route: routeLabel(route), outcome: allowListed(OUTCOME_LABELS, outcome), status_class: statusClassLabel(status) };
-      requestsTotal.inc(labels);
-      if (finite(seconds)) requestDuration.observe(labels, seconds);
+      const statusClass = statusClassLabel(status);
+      const key = `${route}|${outcome}|${statusClass}`;
+      let series = requestSeries.get(key);
+      if (!series) {
+        const labels = { route: routeLabel(route), outcome: allowListed(OUTCOME_LABELS, outcome), status_class: statusClass };
+        series = { total: requestsTotal.bind(labels), duration: requestDuration.bind(labels) };
+        if (requestSeries.size < 256) requestSeries.set(key, series);
+      }
+      series.total.value++;
+      if (finite(seconds)) series.duration.observe(seconds);
     },
     rejected(code, stage) {
       rejections.inc({ code: spineCodeLabel(code), stage: allowListed(STAGE_LABELS, stage) });
     },
     upstreamCompleted(route, seconds) {
-      if (finite(seconds)) upstreamDuration.observe({ route: routeLabel(route) }, seconds);
+      if (finite(seconds)) upstreamDurationFor(route).observe(seconds);
     },
     upstreamFailed(kind, route, seconds) {
-      const label = routeLabel(route);
-      upstreamErrors.inc({ kind: allowListed(UPSTREAM_ERROR_LABELS, kind), route: label });
-      if (finite(seconds)) upstreamDuration.observe({ route: label }, seconds);
+      upstreamErrors.inc({ kind: allowListed(UPSTREAM_ERROR_LABELS, kind), route: routeLabel(route) });
+      if (finite(seconds)) upstreamDurationFor(route).observe(seconds);
     },
     pdsObserver,
     tlsHandshakeFailed(err, tlsSocket) {
@@ -268,8 +304,10 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
       return once(() => tlsConnectionsActive.dec());
     },
     requestStarted() {
-      requestsInFlight.inc();
-      return once(() => requestsInFlight.dec());
+      inFlight++;
+      return once(() => {
+        inFlight--;
+      });
     },
     setCertificateExpiry(certificate, notAfter) {
       const label = allowListed(FIXED_CERTIFICATE_LABELS, certificate);

@@ -2,8 +2,9 @@
 // findings (fromASID, its registration). Every failure is 400 MISSING_OR_INVALID_HEADER naming the claim, never
 // its value (§3.3), except a bad requesting_patient NHS number (400 INVALID_NHS_NUMBER).
 //
-// Order: size cap → three base64url sections → header `alg` → decode (unsigned) or verify (signed) with jose →
-// claim shapes → mandatory claims → claim values. Decisions where the sources leave room (§9):
+// Order: size cap → decoded-token cache (a hit goes straight to the per-operation rule) → three base64url
+// sections → header `alg` → decode (unsigned) or verify (signed) with jose → claim shapes → mandatory claims →
+// claim values. Decisions where the sources leave room (§9):
 // - `alg: none` is taken only for operations in `nems.jwt.unsignedOperations`, and only with an empty signature.
 //   Any other alg needs `nems.jwt.signed.enabled` and one of `signed.algorithms`; HS* is always refused (a shared
 //   secret cannot identify one client). A failed signed check never falls back to the unsigned path.
@@ -197,12 +198,14 @@ export function createJwtStage(config: Config): Stage {
 
   /** The unsigned path is synchronous (the hot path); only signed verification awaits. */
   function decode(token: string, operation: NemsOperation, now: number): Decoded | Failure | Promise<Decoded | Failure> {
-    // A cached token was decoded by jose as `alg: none` with an empty signature: only the per-request rules remain.
+    // A cached token had the 3 sections and was decoded by jose as `alg: none` with an empty signature: only the
+    // per-request rules remain.
     const cached = cache.get(token, now, skew);
     if (cached) {
       if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
       return { ok: true, value: { payload: cached, signed: false } };
     }
+    if (!JWT_SHAPE.test(token)) return invalidHeader('The Authorization header JWT must have the 3 sections');
     let header: ProtectedHeaderParameters;
     try {
       header = decodeProtectedHeader(token);
@@ -266,12 +269,9 @@ export function createJwtStage(config: Config): Stage {
         return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header must be supplied');
       }
       const token = authorization.slice(BEARER_PREFIX.length).trim();
-      // Cap before any decoding: the token is attacker-controlled.
-      if (Buffer.byteLength(token, 'utf8') > jwt.maxTokenBytes) {
+      // Cap before any decoding: the token is attacker-controlled. (A string of n characters is at most 3n bytes.)
+      if (token.length > jwt.maxTokenBytes || (token.length * 3 > jwt.maxTokenBytes && Buffer.byteLength(token, 'utf8') > jwt.maxTokenBytes)) {
         return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header JWT exceeds the maximum size');
-      }
-      if (!JWT_SHAPE.test(token)) {
-        return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header JWT must have the 3 sections');
       }
       const decoded = decode(token, ctx.route.operation, ctx.receivedAt);
       return decoded instanceof Promise ? decoded.then((d) => accept(ctx, d)) : accept(ctx, decoded);
