@@ -3,10 +3,12 @@
 // benchmark's certificates, and the forwarding engine named on the command line. stdout (the log) is whatever the
 // parent connected (the benchmark uses /dev/null). Talks to the parent over IPC.
 import { join } from 'node:path';
+import * as v8 from 'node:v8';
+(globalThis as any).__v8 = v8;
 import { startApp } from '../src/app.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
-import { createLogger } from '../src/observability/logger.js';
+import { createLogger, stdoutDestination } from '../src/observability/logger.js';
 import { DEFAULT_CONFIG_PATH } from '../src/paths.js';
 
 export type GatewayChildMessage =
@@ -34,7 +36,7 @@ async function main(): Promise<void> {
     upstream: { ...loaded.upstream, engine },
     nems: { ...loaded.nems, xmlParser },
   };
-  const logger = createLogger(config.logging.level);
+  const logger = createLogger(config.logging.level, stdoutDestination(config.logging));
   const app = await startApp({ config, logger });
   const send = (msg: GatewayChildMessage) => process.send?.(msg);
   send({ type: 'ready', port: app.gateway.port, logLevel: config.logging.level, engine });
@@ -43,6 +45,12 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage();
       send({ type: 'usage', userMicros: cpu.user, systemMicros: cpu.system, rssBytes: process.memoryUsage.rss() });
     } else if (msg?.type === 'stop') {
+      if (process.env.BENCH_MEMORY_DEBUG) {
+        const m = process.memoryUsage();
+        const mb = (n: number) => (n / 1048576).toFixed(1);
+        const spaces = (globalThis as any).__v8.getHeapSpaceStatistics().map((x: any) => `${x.space_name}=${mb(x.space_size)}`).join(' ');
+        process.stderr.write(`memory rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)} ${spaces}\n`);
+      }
       // A clean exit, so that --cpu-prof writes its profile.
       void app.stop().finally(() => process.exit(0));
     }

@@ -50,7 +50,7 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     admin: { ...base.admin, enabled: false },
     upstream: { ...base.upstream, kind: 'embedded' },
     core: { ...base.core, dataDir },
-    logging: { level: 'silent' },
+    logging: { ...base.logging, level: 'silent' },
     lifecycle: { ...base.lifecycle, watchFiles: false, workers: 1 },
   };
   const app = await startApp({ config, logger: createLogger('silent') });

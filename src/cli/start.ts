@@ -11,7 +11,7 @@ import { loadEdgeTls } from '../edge/tls.js';
 import { loadRegistryFile } from '../identity/file-registry.js';
 import type { Endpoint } from '../identity/types.js';
 import { createJwtStage } from '../pipeline/stages/jwt.js';
-import { createLogger } from '../observability/logger.js';
+import { createLogger, stdoutDestination } from '../observability/logger.js';
 import { createClusterPrimaryMetrics, createMetrics } from '../observability/metrics.js';
 import { LocalPdsStore } from '../pds/local-store.js';
 import { parseArgs } from './args.js';
@@ -78,7 +78,7 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const { config } = loaded;
-  const logger = createLogger(config.logging.level);
+  const logger = createLogger(config.logging.level, stdoutDestination(config.logging));
   const workers = config.lifecycle.workers === 0 ? availableParallelism() : config.lifecycle.workers;
   if (workers > 1 && cluster.isPrimary) return startPrimary(config, workers, logger);
   try {

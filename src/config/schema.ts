@@ -217,7 +217,13 @@ export const configSchema = z.strictObject({
   core: coreSchema,
   rateLimits: rateLimitSchema,
   logging: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** stdout is written in batches of up to this many bytes (0: every line at once); see stdoutDestination. */
+      bufferBytes: z.number().int().min(0).max(16_000).default(4096),
+      /** Buffered lines are written at least this often, and on exit. */
+      flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+    })
     .prefault({}),
   lifecycle: z
     .strictObject({

@@ -50,6 +50,37 @@ export function scrubLogLine(line: string): string {
   });
 }
 
+export interface LogOutputOptions {
+  /** Lines are written to stdout in batches of up to this many bytes (0: each line as it is logged; at most 16000,
+   * below SonicBoom's largest single write). */
+  readonly bufferBytes?: number;
+  /** With a buffer, what is held is written at least this often, and always when the process exits. */
+  readonly flushIntervalMs?: number;
+}
+
+/**
+ * stdout as pino's synchronous SonicBoom, optionally buffered as nginx's `access_log … buffer= flush=` and Envoy's
+ * access-log flush interval are: under load one write per batch of lines instead of one per request (measured ~8 µs
+ * of CPU per request on the benchmark GET). What is held is flushed on a timer and on exit (including an uncaught
+ * exception); only a hard kill can lose it, at most `bufferBytes` or `flushIntervalMs` of lines.
+ */
+export function stdoutDestination(opts: LogOutputOptions = {}): pino.DestinationStream {
+  const bufferBytes = opts.bufferBytes ?? 0;
+  const stream = pino.destination({ dest: 1, sync: true, minLength: bufferBytes });
+  if (bufferBytes > 0) {
+    const flush = () => {
+      try {
+        stream.flushSync();
+      } catch {
+        // stdout closed or not writable now: the lines stay buffered for the next attempt or are lost with it.
+      }
+    };
+    setInterval(flush, opts.flushIntervalMs ?? 1000).unref();
+    process.once('exit', flush);
+  }
+  return stream;
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const options: LoggerOptions = {
     level,

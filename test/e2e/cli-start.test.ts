@@ -113,8 +113,12 @@ describe('nems-gateway start', () => {
     expect(messages[0]).toContain('VACCINATIONS_1');
   });
 
-  it('logs one line per request and no NHS number or token', () => {
-    const requests = logLines().filter((l) => l.msg === 'request forwarded');
+  it('logs one line per request and no NHS number or token (buffered lines reach stdout within the flush interval)', async () => {
+    // The shipped config buffers stdout (logging.bufferBytes) and flushes every logging.flushIntervalMs (1 s).
+    const requests = await until(() => {
+      const lines = logLines().filter((l) => l.msg === 'request forwarded');
+      return lines.length >= 2 ? lines : undefined;
+    }, 'the request lines to be flushed', 3_000);
     expect(requests.map((l) => [l.route, l.status])).toEqual([['create', 201], ['publish', 202]]);
     expect(stdout).not.toContain('9912003888');
     expect(stdout).not.toMatch(/Bearer|eyJ/);
