@@ -3,8 +3,6 @@
 // benchmark's certificates, and the forwarding engine named on the command line. stdout (the log) is whatever the
 // parent connected (the benchmark uses /dev/null). Talks to the parent over IPC.
 import { join } from 'node:path';
-import * as v8 from 'node:v8';
-(globalThis as any).__v8 = v8;
 import { startApp } from '../src/app.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
@@ -45,12 +43,6 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage();
       send({ type: 'usage', userMicros: cpu.user, systemMicros: cpu.system, rssBytes: process.memoryUsage.rss() });
     } else if (msg?.type === 'stop') {
-      if (process.env.BENCH_MEMORY_DEBUG) {
-        const m = process.memoryUsage();
-        const mb = (n: number) => (n / 1048576).toFixed(1);
-        const spaces = (globalThis as any).__v8.getHeapSpaceStatistics().map((x: any) => `${x.space_name}=${mb(x.space_size)}`).join(' ');
-        process.stderr.write(`memory rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)} ${spaces}\n`);
-      }
       // A clean exit, so that --cpu-prof writes its profile.
       void app.stop().finally(() => process.exit(0));
     }

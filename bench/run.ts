@@ -204,10 +204,7 @@ async function startGatewayChild(opts: BenchOptions, logLevel: LogLevel, upstrea
   const child = fork(join(HERE, 'gateway-child.js'), [opts.pkiDir, opts.engine, opts.xmlParser], {
     // The log (stdout) goes to /dev/null: the cost of writing every line is measured, not a terminal's speed.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    execArgv: [
-      ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-      ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${opts.engine}-${logLevel}.cpuprofile`] : []),
-    ],
+    execArgv: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${opts.engine}-${logLevel}.cpuprofile`] : [],
     env: {
       ...process.env,
       NEMS_GATEWAY_PORT: '0',
@@ -319,7 +316,6 @@ export async function runBenchmark(opts: BenchOptions, progress: (line: string) 
       void gatewayRss(gw).then((rss) => {
         duringMax = Math.max(duringMax, rss);
         phaseMax = Math.max(phaseMax, rss);
-        if (process.env.BENCH_RSS_TRACE) process.stderr.write(`${mb(rss)} `);
       }, () => {});
     }, 250);
     /** Runs one measurement and notes the highest RSS seen while it (and its warm-up) ran. */
