@@ -66,21 +66,26 @@ function preScan(text: string, lim: JsonLimits): Failure | undefined {
   let keys = 0;
   let lastStringStart = -1;
   let lastStringEnd = -1;
+  let lastStringEscaped = false;
   const len = text.length;
   for (let i = 0; i < len; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       const start = i;
+      let escaped = false;
       i++;
       while (i < len) {
         const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) i += 2;
-        else if (d === 0x22) break;
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i += 2;
+        } else if (d === 0x22) break;
         else i++;
       }
       if (i >= len) return fail('syntax', 'unterminated string');
       lastStringStart = start;
       lastStringEnd = i + 1;
+      lastStringEscaped = escaped;
       continue;
     }
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
@@ -90,18 +95,22 @@ function preScan(text: string, lim: JsonLimits): Failure | undefined {
       if (open.pop() === undefined) return fail('syntax', 'unbalanced brackets');
     } else if (c === 0x3a /* : */) {
       const keysOfObject = open[open.length - 1];
-      if (!keysOfObject || lastStringEnd === -1 || /[^ \t\r\n]/.test(text.slice(lastStringEnd, i))) {
+      if (!keysOfObject || lastStringEnd === -1 || !onlyJsonSpace(text, lastStringEnd, i)) {
         return fail('syntax', 'JSON syntax error');
       }
       keys++;
       if (keys > lim.maxKeys) return fail('too-many-keys', `more than ${lim.maxKeys} keys`);
-      let key: unknown;
-      try {
-        key = JSON.parse(text.slice(lastStringStart, lastStringEnd));
-      } catch {
-        return fail('syntax', 'JSON syntax error');
+      // A key without escapes is its own text; JSON.parse decodes the others (and refuses bad escapes).
+      let name: string;
+      if (!lastStringEscaped) {
+        name = text.slice(lastStringStart + 1, lastStringEnd - 1);
+      } else {
+        try {
+          name = String(JSON.parse(text.slice(lastStringStart, lastStringEnd)));
+        } catch {
+          return fail('syntax', 'JSON syntax error');
+        }
       }
-      const name = String(key);
       if (FORBIDDEN_KEYS.has(name)) return fail('forbidden-key', 'reserved property name');
       if (keysOfObject.has(name)) return fail('duplicate-key', 'repeated property name in one object');
       keysOfObject.add(name);
@@ -110,4 +119,13 @@ function preScan(text: string, lim: JsonLimits): Failure | undefined {
   }
   if (open.length !== 0) return fail('syntax', 'unbalanced brackets');
   return undefined;
+}
+
+/** True when text[from, to) is JSON white space only (RFC 8259 §2: space, tab, LF, CR). */
+function onlyJsonSpace(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+  }
+  return true;
 }
