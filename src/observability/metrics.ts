@@ -1,6 +1,6 @@
 // The gateway's Prometheus metrics (prom-client), behind typed methods so no caller touches a raw metric or
 // picks a label value: every label is mapped through an allow-list in labels.ts ('other' when not listed).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { PdsObserver, PdsResult } from '../pds/types.js';
 import type { NemsOperation } from '../pipeline/routes.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';

@@ -356,7 +356,7 @@ describe('jwt stage: decoded-token cache (nems.jwt.decodedTokenCacheSize)', () =
     expect((await both(token, POLICY_NOW, 'delete')).summary).toMatch(/^400 MISSING_OR_INVALID_HEADER The JWT claim scope must be exactly/);
   });
 
-  it('keeps only successes, only up to its capacity, and nothing when the size is 0', () => {
+  it('keeps only tokens with exp, not over MAX_TOKEN_LENGTH, up to its capacity, and nothing when the size is 0', () => {
     const cache = new DecodedTokenCache(2);
     const exp = Math.floor(POLICY_NOW / 1000) + 300;
     cache.set('a', { exp });
@@ -367,6 +367,8 @@ describe('jwt stage: decoded-token cache (nems.jwt.decodedTokenCacheSize)', () =
     expect(cache.get('c', POLICY_NOW, 0)).toEqual({ exp });
     cache.set('no-exp', {});
     expect(cache.get('no-exp', POLICY_NOW, 0)).toBeUndefined();
+    cache.set('x'.repeat(DecodedTokenCache.MAX_TOKEN_LENGTH + 1), { exp });
+    expect(cache.get('x'.repeat(DecodedTokenCache.MAX_TOKEN_LENGTH + 1), POLICY_NOW, 0)).toBeUndefined();
     const off = new DecodedTokenCache(0);
     off.set('a', { exp });
     expect(off.size).toBe(0);

@@ -95,14 +95,22 @@ async function cappedFetch(url: string, init: RequestInit): Promise<Response> {
   return new Response(Buffer.concat(chunks), { status: response.status, headers: response.headers });
 }
 
+const MAX_CACHED_TOKEN_LENGTH = 2048;
+
 /**
  * Unsigned tokens jose has decoded, keyed by the exact token string (as Envoy's jwt_authn `jwt_cache_config`):
  * decoding is a pure function of the token, so a hit skips it. What depends on the clock is re-checked on every
  * hit exactly as jose checks it (`exp`, `nbf` with the skew); a token that fails that is dropped and decoded again,
- * so jose reports the failure. Only successes are kept, only tokens with a numeric `exp`, and at most `capacity`
- * (the oldest goes first). Signed tokens are never cached: their verification depends on keys that rotate.
+ * so jose reports the failure. Only successes are kept, only tokens with a numeric `exp` and at most
+ * MAX_TOKEN_LENGTH characters, and at most `capacity` of them (the oldest goes first). Signed tokens are never
+ * cached: their verification depends on keys that rotate.
  */
 export class DecodedTokenCache {
+  /**
+   * A client with a valid certificate can mint unsigned tokens at will; with this cap the cache holds at most
+   * `capacity` × a few KB (Spine tokens are well under 1 KB), whatever is sent.
+   */
+  static readonly MAX_TOKEN_LENGTH = MAX_CACHED_TOKEN_LENGTH;
   readonly #entries = new Map<string, JWTPayload>();
   constructor(private readonly capacity: number) {}
 
@@ -119,7 +127,8 @@ export class DecodedTokenCache {
   }
 
   set(token: string, payload: JWTPayload): void {
-    if (this.capacity === 0 || typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return;
+    if (this.capacity === 0 || token.length > MAX_CACHED_TOKEN_LENGTH) return;
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return;
     if (this.#entries.size >= this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(token, Object.freeze(payload));
   }
