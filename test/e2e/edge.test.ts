@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { Agent } from 'node:https';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { createPki, send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION_XML } from '../helpers/bodies.js';
 
@@ -13,14 +13,9 @@ const READ_PATH = '/STU3/Subscription/abc';
 
 let pki: Pki;
 let upstream: CountingUpstream;
-
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-});
-afterAll(async () => {
-  await upstream?.stop();
-  pki?.cleanup();
+usePkiAndUpstream((p, u) => {
+  pki = p;
+  upstream = u;
 });
 
 describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarder', (engine) => {

@@ -3,10 +3,10 @@
 // nothing carrying an unverified NHS number, reaches the upstream.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
-import { createPki, send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
 const PUBLISH = '/STU3/Events/1/$process-message';
@@ -42,16 +42,14 @@ let pki: Pki;
 let upstream: CountingUpstream;
 let app: RunningApp;
 
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-  app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-});
-afterAll(async () => {
-  await app?.stop();
-  await upstream?.stop();
-  pki?.cleanup();
-});
+usePkiAndUpstream(
+  async (p, u) => {
+    pki = p;
+    upstream = u;
+    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
+  },
+  () => app?.stop(),
+);
 
 async function publish(body: Buffer, code = 'Vaccinations') {
   await upstream.reset();

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPolicyCases } from '../pipeline/policy-cases.js';
-import { createPki, send, spineCodeOf, startCountingUpstream, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, spineCodeOf, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION, explicitCriteria, subscriptionXml, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
 import { adminGet, eventually, metricSum, promtool, promtoolCheckMetrics } from '../helpers/ops-admin.js';
@@ -50,15 +50,15 @@ let pki: Pki;
 let upstream: CountingUpstream;
 const cleanups: Array<() => void> = [];
 
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-});
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) cleanup();
-  await upstream?.stop();
-  pki?.cleanup();
-});
+usePkiAndUpstream(
+  (p, u) => {
+    pki = p;
+    upstream = u;
+  },
+  () => {
+    for (const cleanup of cleanups.reverse()) cleanup();
+  },
+);
 
 describe('cluster mode (2 workers) in front of a remote upstream', () => {
   let cluster: Cluster;

@@ -7,9 +7,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { createPki, send, startCountingUpstream, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { adminGet, eventually, metricSum } from '../helpers/ops-admin.js';
 import { startCli, startCliGateway, writeCliConfig, type CliProcess } from '../helpers/ops-cli.js';
@@ -21,15 +21,15 @@ let pki: Pki;
 let upstream: CountingUpstream;
 const cleanups: Array<() => void> = [];
 
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-});
-afterAll(async () => {
-  for (const cleanup of cleanups) cleanup();
-  await upstream?.stop();
-  pki?.cleanup();
-});
+usePkiAndUpstream(
+  (p, u) => {
+    pki = p;
+    upstream = u;
+  },
+  () => {
+    for (const cleanup of cleanups) cleanup();
+  },
+);
 
 /** A TCP connection attempt: 'refused' when nothing listens any more. */
 function tcpProbe(port: number): Promise<'connected' | 'refused' | string> {

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { createPki, send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION_XML } from '../helpers/bodies.js';
 import { copyConfigFiles, type ConfigFiles } from '../helpers/ops-files.js';
@@ -16,14 +16,9 @@ const READ_PATH = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 
 let pki: Pki;
 let upstream: CountingUpstream;
-
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-});
-afterAll(async () => {
-  await upstream?.stop();
-  pki?.cleanup();
+usePkiAndUpstream((p, u) => {
+  pki = p;
+  upstream = u;
 });
 
 describe('metrics scraped from the admin port after real traffic', () => {

@@ -1,19 +1,14 @@
 // Drain with a readiness grace: /readyz fails first while the listener still serves, then it closes.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { adminGet } from '../helpers/ops-admin.js';
-import { createPki, send, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
 let pki: Pki;
 let upstream: CountingUpstream;
-
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-});
-afterAll(async () => {
-  await upstream?.stop();
-  pki?.cleanup();
+usePkiAndUpstream((p, u) => {
+  pki = p;
+  upstream = u;
 });
 
 it('fails /readyz with "draining" for lifecycle.readinessGraceMs while still serving, then stops accepting', async () => {

@@ -1,27 +1,25 @@
 // The issue-3 case table replayed end to end: real TLS, the example client certificates, the full pipeline
 // (body and NHS-number stages included) and a real upstream process. Every rejected case must reach nothing;
 // every accepted case must reach the upstream with the client's exact bytes and the expected MIME headers.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { buildPolicyCases } from '../pipeline/policy-cases.js';
 import { policyBody } from '../helpers/ops-policy.js';
-import { createPki, send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type CountingUpstream, type Pki } from '../helpers/e2e.js';
+import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 
 let pki: Pki;
 let upstream: CountingUpstream;
 let app: RunningApp;
 const cases = buildPolicyCases(Date.now());
 
-beforeAll(async () => {
-  pki = createPki();
-  upstream = await startCountingUpstream();
-  app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-});
-afterAll(async () => {
-  await app?.stop();
-  await upstream?.stop();
-  pki?.cleanup();
-});
+usePkiAndUpstream(
+  async (p, u) => {
+    pki = p;
+    upstream = u;
+    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
+  },
+  () => app?.stop(),
+);
 
 describe('issue 3 policy cases end to end through mTLS', () => {
   it('has at least 100 cases', () => {

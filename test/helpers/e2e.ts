@@ -7,6 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { generateExampleCertificates } from '../../certs-example/generate.js';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -91,6 +92,29 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * The set-up most end-to-end files share: a fresh PKI and a counting upstream process for the whole file. `use`
+ * receives them once started (and may start more, e.g. the gateway); after the file, `teardown` runs first, then
+ * the upstream stops and the PKI is removed.
+ */
+export function usePkiAndUpstream(
+  use: (pki: Pki, upstream: CountingUpstream) => void | Promise<void>,
+  teardown?: () => unknown,
+): void {
+  let pki: Pki | undefined;
+  let upstream: CountingUpstream | undefined;
+  beforeAll(async () => {
+    pki = createPki();
+    upstream = await startCountingUpstream();
+    await use(pki, upstream);
+  });
+  afterAll(async () => {
+    await teardown?.();
+    await upstream?.stop();
+    pki?.cleanup();
+  });
 }
 
 /** A config for tests: ephemeral ports, generated PKI, repo registry and PDS data, silent logs. */
