@@ -25,6 +25,8 @@ const parser = new XMLParser({
   removeNSPrefix: false,
   // The pre-scan already enforces the real cap; this is a second fence.
   maxNestedTags: 1024,
+  // No callbacks read the path, so skip building a path string per tag and attribute (about 13% of its time).
+  jPath: false,
 });
 
 /** Parses an already decoded document (see decodeXmlBody). Never throws. */
