@@ -165,6 +165,14 @@ const pdsSchema = z
         invalidated: pdsOutcomeAction.default('reject'),
         restrictedOnPublish: pdsOutcomeAction.default('reject'),
         restrictedOnSubscribe: pdsOutcomeAction.default('allow'),
+        /** Routing demographics (name, birthDateTime) of a publish that differ from the PDS record (§6.1, §2.10.4). */
+        demographicsMismatch: pdsOutcomeAction.default('reject'),
+        /** Which parts are compared; a part the PDS record lacks is never compared. */
+        demographicsFields: z
+          .array(z.enum(['family', 'given', 'birthDate']))
+          .min(1)
+          .default(['family', 'given', 'birthDate'])
+          .refine((fields) => new Set(fields).size === fields.length, 'must not repeat a field'),
         /** HTTP status when PDS cannot answer (unreachable, slow, garbage). Fail closed. */
         unavailableStatus: z.union([z.literal(503), z.literal(502), z.literal(504)]).default(503),
       })

@@ -9,7 +9,9 @@
 // - Routing demographics: nhsNumber is required exactly once; name and birthDateTime are required exactly once
 //   except on a `delete` message, where both may be absent (§2.5 allows minimal deletes, and the IG's own
 //   blood-spot-test-outcome-1-delete example omits both). When present, the name must be `use=official` if
-//   `use` is given, and birthDateTime a FHIR dateTime (timezone required when it has a time).
+//   `use` is given (family at most once, as STU3 HumanName says), and birthDateTime a FHIR dateTime (timezone
+//   required when it has a time). Both travel with the routing NHS number, whose PDS record they must match
+//   (src/pds/demographics.ts, checked by the nhs-numbers stage).
 // - A second MessageHeader anywhere in the Bundle is refused, so no later reader can route on a different one.
 // - NHS numbers are collected from the routing demographics and from every Patient.identifier with the
 //   https://fhir.nhs.uk/Id/nhs-number system, in any entry and in contained resources, up to `maxNhsNumbers`
@@ -155,19 +157,31 @@ function readRoutingDemographics(header: XmlElement, isDelete: boolean, nhsNumbe
   }
   const value = onlyValue(identifiers[0]!, 'value');
   if (value === undefined) return invalid(`${element}.extension(nhsNumber).valueIdentifier.value`, 'is required');
-  nhsNumbers.push({ value, source: 'routing-demographics', element: `${element}.extension(nhsNumber).valueIdentifier.value` });
+  const ref = { value, source: 'routing-demographics', element: `${element}.extension(nhsNumber).valueIdentifier.value` } as const;
 
   const names = extensionsByUrl(routing, 'name');
   const births = extensionsByUrl(routing, 'birthDateTime');
-  if (isDelete && names.length === 0 && births.length === 0) return undefined;
+  if (isDelete && names.length === 0 && births.length === 0) {
+    nhsNumbers.push(ref);
+    return undefined;
+  }
   if (names.length !== 1) return invalid(`${element}.extension(name)`, 'is required exactly once');
   const humanNames = childrenNamed(names[0]!, 'valueHumanName');
   if (humanNames.length !== 1) return invalid(`${element}.extension(name).valueHumanName`, 'is required exactly once');
-  const use = childrenNamed(humanNames[0]!, 'use');
-  if (use.length > 0 && onlyValue(humanNames[0]!, 'use') !== 'official') {
+  const humanName = humanNames[0]!;
+  const use = childrenNamed(humanName, 'use');
+  if (use.length > 0 && onlyValue(humanName, 'use') !== 'official') {
     return invalid(`${element}.extension(name).valueHumanName.use`, "must be 'official'");
   }
-  if (childrenNamed(humanNames[0]!, 'family').length === 0 && childrenNamed(humanNames[0]!, 'given').length === 0) {
+  const families = childrenNamed(humanName, 'family');
+  if (families.length > 1) return invalid(`${element}.extension(name).valueHumanName.family`, 'is allowed at most once');
+  const family = onlyValue(humanName, 'family');
+  const given: string[] = [];
+  for (const g of childrenNamed(humanName, 'given')) {
+    const v = g.attributes.get('value');
+    if (v) given.push(v);
+  }
+  if (family === undefined && given.length === 0) {
     return invalid(`${element}.extension(name).valueHumanName`, 'must carry the patient name');
   }
 
@@ -176,6 +190,8 @@ function readRoutingDemographics(header: XmlElement, isDelete: boolean, nhsNumbe
   if (birth === undefined || !FHIR_DATE_TIME.test(birth)) {
     return invalid(`${element}.extension(birthDateTime).valueDateTime`, 'must be a FHIR dateTime (with a timezone when it has a time)');
   }
+  // Name and birth date go with the number: they must match its PDS record (checked in the nhs-numbers stage).
+  nhsNumbers.push({ ...ref, demographics: { element, ...(family !== undefined ? { family } : {}), given, birthDateTime: birth } });
   return undefined;
 }
 

@@ -7,6 +7,7 @@
 //   200, meta.security REDACTED             → invalidated (§9.18: the nearest FHIR reading of the 'I' flag)
 //   200, meta.security with an unknown code → restricted (fail towards the more careful handling)
 //   200, otherwise                          → traced (gpOdsCode from generalPractitioner[0], home postcode)
+//   traced and restricted also carry the current names and birthDate, for the routing demographics check
 //   404 INVALIDATED_RESOURCE → invalidated; 404 RESOURCE_NOT_FOUND → not-found; 400 INVALID_RESOURCE_ID → not-found
 //   any other 404/400 (e.g. a wrong base URL answered by the API gateway) → PdsUnavailableError('bad-response')
 //   401/403 → 'auth'; 429 → 'throttled'; 408, 5xx, 3xx, garbage, oversized → 'bad-response';
@@ -18,7 +19,7 @@ import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type { Agent, request as undiciRequest } from 'undici';
 import type { PdsConfig } from '../config/schema.js';
-import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from './types.js';
+import { PdsUnavailableError, type PdsDemographics, type PdsLookup, type PdsName, type PdsOutcome } from './types.js';
 
 export type PdsFhirConfig = NonNullable<PdsConfig['fhir']>;
 type AppRestrictedAuth = Extract<PdsFhirConfig['auth'], { kind: 'application-restricted' }>;
@@ -380,17 +381,48 @@ function patientOutcome(requested: string, body: unknown): PdsOutcome {
   if (typeof body.id !== 'string' || !NHS_NUMBER.test(body.id)) throw new PdsUnavailableError('bad-response', 'PDS Patient has no 10-digit id');
   if (body.id !== requested) return { result: 'superseded' };
 
-  switch (confidentiality(body.meta)) {
-    case 'restricted':
-      return { result: 'restricted', restricted: true };
-    case 'redacted':
-      return { result: 'invalidated' };
-    case 'unrestricted':
-      break;
-  }
+  const level = confidentiality(body.meta);
+  if (level === 'redacted') return { result: 'invalidated' };
+  const demographics = demographicsOf(body);
+  if (level === 'restricted') return { result: 'restricted', restricted: true, ...(demographics ? { demographics } : {}) };
   const gpOdsCode = gpOdsCodeOf(body.generalPractitioner);
   const postcode = homePostcodeOf(body.address);
-  return { result: 'traced', restricted: false, ...(gpOdsCode ? { gpOdsCode } : {}), ...(postcode ? { postcode } : {}) };
+  return {
+    result: 'traced',
+    restricted: false,
+    ...(gpOdsCode ? { gpOdsCode } : {}),
+    ...(postcode ? { postcode } : {}),
+    ...(demographics ? { demographics } : {}),
+  };
+}
+
+/** Most names and given names read from one Patient; PDS records hold a handful. */
+const MAX_NAMES = 10;
+const MAX_NAME_CHARS = 200;
+const FHIR_DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/;
+
+/**
+ * The record's current names and birth date, for the routing demographics check. Entries that are not well-formed
+ * HumanNames, `use: old` names and names whose period has ended are skipped; a field left with nothing is absent
+ * (and is then not compared).
+ */
+function demographicsOf(patient: Record<string, unknown>): PdsDemographics | undefined {
+  const today = new Date().toISOString().slice(0, 10);
+  const names: PdsName[] = [];
+  if (Array.isArray(patient.name)) {
+    for (const n of patient.name.slice(0, MAX_NAMES)) {
+      if (!isObject(n) || n.use === 'old') continue;
+      if (isObject(n.period) && typeof n.period.end === 'string' && n.period.end.slice(0, 10) < today) continue;
+      const family = typeof n.family === 'string' && n.family.length <= MAX_NAME_CHARS && n.family.trim() !== '' ? n.family : undefined;
+      const given = Array.isArray(n.given)
+        ? n.given.slice(0, MAX_NAMES).filter((g): g is string => typeof g === 'string' && g.length <= MAX_NAME_CHARS && g.trim() !== '')
+        : [];
+      if (family !== undefined || given.length > 0) names.push({ ...(family !== undefined ? { family } : {}), given });
+    }
+  }
+  const birthDate = typeof patient.birthDate === 'string' && FHIR_DATE.test(patient.birthDate) ? patient.birthDate : undefined;
+  if (names.length === 0 && birthDate === undefined) return undefined;
+  return { ...(names.length > 0 ? { names } : {}), ...(birthDate !== undefined ? { birthDate } : {}) };
 }
 
 function confidentiality(meta: unknown): 'unrestricted' | 'restricted' | 'redacted' {

@@ -9,8 +9,8 @@
 //       status: traced            # traced | restricted | superseded | invalidated
 //       gpOdsCode: A83627         # traced only: ODS code of the registered GP practice
 //       postcode: LS1 4HR         # traced only: home address postcode (generic subscription matching)
-//       name: { family: DAWKINS, given: [Jack] }   # traced/restricted: for future demographics matching
-//       birthDate: "2013-10-12"   # traced/restricted: YYYY-MM-DD
+//       name: { family: DAWKINS, given: [Jack] }   # traced/restricted: routing demographics must match it
+//       birthDate: "2017-10-02"   # traced/restricted: YYYY-MM-DD; must match too (absent: not compared)
 //     "9000000025":
 //       status: restricted        # S-flag: PDS withholds location data, so no gpOdsCode/postcode
 //     "9990000018":
@@ -24,7 +24,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { nhsNumberProblem } from '../fhir/nhs-number.js';
-import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from './types.js';
+import { PdsUnavailableError, type PdsDemographics, type PdsLookup, type PdsOutcome } from './types.js';
 
 /** A local file bigger than this is a mistake, not a patient list; refuse it before parsing. */
 export const MAX_LOCAL_PDS_BYTES = 64 * 1024 * 1024;
@@ -97,7 +97,7 @@ export class LocalPdsStore implements PdsLookup {
     return next;
   }
 
-  /** The full local record, e.g. for future demographics matching; undefined when absent. */
+  /** The full local record (e.g. for the embedded core's patient directory); undefined when absent. */
   record(nhsNumber: string): LocalPdsRecord | undefined {
     return this.snapshot?.records.get(nhsNumber);
   }
@@ -123,15 +123,26 @@ function outcomeOf(record: LocalPdsRecord | undefined): PdsOutcome {
   switch (record.status) {
     case 'traced': {
       const { gpOdsCode, postcode: pc } = record;
-      return { result: 'traced', restricted: false, ...(gpOdsCode ? { gpOdsCode } : {}), ...(pc ? { postcode: pc } : {}) };
+      const demographics = demographicsOf(record);
+      return { result: 'traced', restricted: false, ...(gpOdsCode ? { gpOdsCode } : {}), ...(pc ? { postcode: pc } : {}), ...(demographics ? { demographics } : {}) };
     }
-    case 'restricted':
-      return { result: 'restricted', restricted: true };
+    case 'restricted': {
+      const demographics = demographicsOf(record);
+      return { result: 'restricted', restricted: true, ...(demographics ? { demographics } : {}) };
+    }
     case 'superseded':
       return { result: 'superseded' };
     case 'invalidated':
       return { result: 'invalidated' };
   }
+}
+
+function demographicsOf(record: { name?: { family: string; given?: string[] } | undefined; birthDate?: string | undefined }): PdsDemographics | undefined {
+  if (!record.name && !record.birthDate) return undefined;
+  return {
+    ...(record.name ? { names: [{ family: record.name.family, given: record.name.given ?? [] }] } : {}),
+    ...(record.birthDate ? { birthDate: record.birthDate } : {}),
+  };
 }
 
 async function readSnapshot(path: string): Promise<LocalPdsSnapshot> {

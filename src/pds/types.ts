@@ -1,10 +1,32 @@
 // PDS verification contract (spec digest §6): every NHS number must be traced at the time of the call.
 
+/**
+ * The demographics of a PDS record that an event's routing demographics must match (§6.1, §2.10.4). A field PDS
+ * did not give is absent, and is then not compared.
+ */
+export interface PdsDemographics {
+  /** The record's current names (PDS `use: old` and names whose period has ended are left out). */
+  readonly names?: readonly PdsName[];
+  /** FHIR date: YYYY, YYYY-MM or YYYY-MM-DD. */
+  readonly birthDate?: string;
+}
+
+export interface PdsName {
+  readonly family?: string;
+  readonly given: readonly string[];
+}
+
 /** What a PDS lookup found for one NHS number. */
 export type PdsOutcome =
-  | { readonly result: 'traced'; readonly restricted: false; readonly gpOdsCode?: string; readonly postcode?: string }
-  /** Traced, but the record carries meta.security R (S-flag). Location data is withheld by PDS. */
-  | { readonly result: 'restricted'; readonly restricted: true }
+  | {
+      readonly result: 'traced';
+      readonly restricted: false;
+      readonly gpOdsCode?: string;
+      readonly postcode?: string;
+      readonly demographics?: PdsDemographics;
+    }
+  /** Traced, but the record carries meta.security R (S-flag). Location data is withheld by PDS; name and birth date are not. */
+  | { readonly result: 'restricted'; readonly restricted: true; readonly demographics?: PdsDemographics }
   | { readonly result: 'not-found' }
   /** PDS answered with a different (newer) NHS number: the submitted one is not current. */
   | { readonly result: 'superseded' }

@@ -44,6 +44,18 @@ export interface NhsNumberRef {
   readonly source: NhsNumberSource;
   /** Element path for diagnostics, e.g. `Bundle.entry[2].resource.Patient.identifier`. */
   readonly element: string;
+  /** The demographics sent with this number, which must match its PDS record (routing demographics of a publish). */
+  readonly demographics?: SubmittedDemographics;
+}
+
+/** Name and birth date a request states for a patient (an event's routing demographics). Never logged. */
+export interface SubmittedDemographics {
+  /** Element path of the demographics, for diagnostics. */
+  readonly element: string;
+  readonly family?: string;
+  readonly given: readonly string[];
+  /** The FHIR dateTime as sent (e.g. `2017-10-02T12:00:00+00:00`). */
+  readonly birthDateTime?: string;
 }
 
 /** Verified Spine JWT claims that later stages may need. */

@@ -98,3 +98,29 @@ describe('NHS numbers on the publish path', () => {
     expect(stats.count).toBe(1);
   });
 });
+
+describe('routing demographics against the PDS record on the publish path (§6.1, §2.10.4)', () => {
+  const vaccination = readFileSync(join(SHARED_FIXTURES_DIR, 'vaccinations-1-new.xml'), 'utf8');
+  // config/pds-local.yaml: 9912003888 is DAWKINS, Jack (no birth date: the examples disagree on it);
+  // 9000000009 is Smith, Jane, born 2010-10-22.
+  const asJaneSmith = (family: string, birth: string) =>
+    vaccination.replaceAll('9912003888', '9000000009').replace('<family value="DAWKINS"/>', `<family value="${family}"/>`)
+      .replace('<given value="Jack"/>', '<given value="Jane"/>').replace('2017-10-02T12:00:00+00:00', birth);
+
+  it.each([
+    ['the family name differs', vaccination.replace('<family value="DAWKINS"/>', '<family value="JONES"/>')],
+    ['the given name differs', vaccination.replace('<given value="Jack"/>', '<given value="John"/>')],
+    ['the birth date differs', asJaneSmith('SMITH', '2010-10-23T00:00:00+00:00')],
+  ])('rejects an event where %s with 400 INVALID_PATIENT_DEMOGRAPHICS and forwards nothing', async (_name, body) => {
+    const { res, stats } = await publish(Buffer.from(body));
+    expect({ status: res.status, code: spineCodeOf(res.text) }).toEqual({ status: 400, code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+    expect(res.text).not.toMatch(/JONES|John|DAWKINS|Smith|2010-10/i);
+    expect(stats.count).toBe(0);
+  });
+
+  it('forwards an event whose demographics match, in any letter case', async () => {
+    const { res, stats } = await publish(Buffer.from(asJaneSmith('SMITH', '2010-10-22T08:00:00+01:00')));
+    expect(res.status).toBe(201); // the counting upstream's answer, relayed
+    expect(stats.count).toBe(1);
+  });
+});

@@ -71,7 +71,8 @@ describe('IG example event messages through publish validation (outcome stated p
     // message fails for another reason, so no fixture number escapes the nhs-numbers stage by accident.
     expect(collectEventNhsNumbers(root).map((n) => n.value)).toEqual(row.numbers);
     if (result.ok) {
-      expect(result.nhsNumbers).toEqual(collectEventNhsNumbers(root));
+      // The same references; the routing one also carries the name and birth date checked against PDS.
+      expect(result.nhsNumbers.map(({ demographics: _d, ...ref }) => ref)).toEqual(collectEventNhsNumbers(root));
       expect(result.nhsNumbers[0]!.source).toBe('routing-demographics');
       expect(result.nhsNumbers.slice(1).every((n) => n.source === 'patient-identifier')).toBe(true);
       // Valid fixtures carry only numbers that pass modulus 11, so the nhs-numbers stage then only traces them.
@@ -112,7 +113,17 @@ describe('publish validation of the 8 KB vaccinations sample', () => {
     expect(result.event).toMatchObject({ kind: 'event', messageEventType: 'new', messageId: '85c8a1c5-a8a1-41c9-bb99-20956fa66218' });
     expect(result.event.eventType.code).toBe('vaccinations-1');
     expect(result.nhsNumbers).toEqual([
-      { value: '9912003888', source: 'routing-demographics', element: 'Bundle.entry[0].resource.MessageHeader.extension(routingDemographics).extension(nhsNumber).valueIdentifier.value' },
+      {
+        value: '9912003888',
+        source: 'routing-demographics',
+        element: 'Bundle.entry[0].resource.MessageHeader.extension(routingDemographics).extension(nhsNumber).valueIdentifier.value',
+        demographics: {
+          element: 'Bundle.entry[0].resource.MessageHeader.extension(routingDemographics)',
+          family: 'DAWKINS',
+          given: ['Jack'],
+          birthDateTime: '2017-10-02T12:00:00+00:00',
+        },
+      },
       { value: '9912003888', source: 'patient-identifier', element: 'Bundle.entry[3].resource.Patient.identifier[0].value' },
     ]);
   });

@@ -2,6 +2,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { patientDirectoryFromLocalPds } from '../../src/nems-core/embedded-upstream-factory.js';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/paths.js';
 import { LocalPdsStore } from '../../src/pds/local-store.js';
 import { EmbeddedUpstream } from '../../src/upstream/embedded.js';
 import { createRequest, GP, openCore, subscriptionXml, tempDataDir } from './helpers.js';
@@ -75,9 +77,10 @@ describe('EmbeddedUpstream (the core behind the Upstream interface)', () => {
 
 describe('patientDirectoryFromLocalPds', () => {
   it('gives GP, postcode and birth date of traced patients and nothing for unknown ones', async () => {
-    const local = await LocalPdsStore.open('/work/main/config/pds-local.yaml');
+    const local = await LocalPdsStore.open(join(PROJECT_ROOT, 'config', 'pds-local.yaml'));
     const directory = patientDirectoryFromLocalPds(local);
-    expect(directory.lookupPatient('9912003888')).toEqual({ gpOdsCode: 'A83627', postcode: 'LS1 4HR', birthDate: '2013-10-12' });
+    expect(directory.lookupPatient('9912003888')).toEqual({ gpOdsCode: 'A83627', postcode: 'LS1 4HR' });
+    expect(directory.lookupPatient('9000000009')).toEqual({ gpOdsCode: 'Y12345', postcode: 'LS1 6AE', birthDate: '2010-10-22' });
     expect(directory.lookupPatient('9111231130')).toBeUndefined();
   });
 });

@@ -41,6 +41,16 @@ function scenarios(fake: FakePds): void {
     address: undefined, generalPractitioner: undefined,
   })));
   p.set('9990000018', (res) => json(res, 200, patient('9990000026')));
+  p.set('9000000041', (res) => json(res, 200, patient('9000000041', {
+    name: [
+      { use: 'usual', family: 'Ó Briain', given: ['Siobhán', 'Mary'] },
+      { use: 'old', family: 'Maiden', given: ['Siobhan'] },
+      { use: 'nickname', given: ['Shiv'], period: { start: '2001-01-01', end: '2002-01-01' } },
+      { use: 'usual', family: 42 },
+      'not a name',
+    ],
+    birthDate: '1980-02',
+  })));
   p.set('9990000034', (res) => json(res, 404, operationOutcome('INVALIDATED_RESOURCE')));
   p.set('9303712862', (res) => json(res, 200, patient('9303712862', {
     meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'REDACTED' }] },
@@ -91,7 +101,15 @@ async function unavailableReason(promise: Promise<unknown>): Promise<string> {
 
 describe('PdsFhirClient outcomes (sandbox, no auth)', () => {
   it('maps 200 Patient to traced with the GP ODS code and the home postcode', async () => {
-    expect(await client().lookup('9000000009', 'req-1')).toEqual({ result: 'traced', restricted: false, gpOdsCode: 'Y12345', postcode: 'LS1 6AE' });
+    expect(await client().lookup('9000000009', 'req-1')).toEqual({
+      result: 'traced', restricted: false, gpOdsCode: 'Y12345', postcode: 'LS1 6AE',
+      demographics: { names: [{ family: 'Smith', given: ['Jane'] }], birthDate: '2010-10-22' },
+    });
+  });
+
+  it('keeps only current, well-formed names (no use=old, no ended period) and a FHIR birthDate', async () => {
+    const outcome = await client().lookup('9000000041', 'r');
+    expect(outcome).toMatchObject({ result: 'traced', demographics: { names: [{ family: 'Ó Briain', given: ['Siobhán', 'Mary'] }], birthDate: '1980-02' } });
   });
 
   it('sends GET /Patient/{nhsNumber} with Accept fhir+json, a UUID v4 X-Request-ID per lookup, no Authorization', async () => {
@@ -109,7 +127,10 @@ describe('PdsFhirClient outcomes (sandbox, no auth)', () => {
   });
 
   it('maps 200 with meta.security R to restricted', async () => {
-    expect(await client().lookup('9000000025', 'r')).toEqual({ result: 'restricted', restricted: true });
+    // PDS withholds location data for S-flag patients, but not the name and birth date the demographics check needs.
+    expect(await client().lookup('9000000025', 'r')).toEqual({
+      result: 'restricted', restricted: true, demographics: { names: [{ family: 'Smith', given: ['Jane'] }], birthDate: '2010-10-22' },
+    });
   });
 
   it('maps 200 with a different Patient.id to superseded', async () => {

@@ -196,3 +196,67 @@ describe('nhs-numbers stage: PDS unavailable fails closed', () => {
     expect(result).toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE' });
   });
 });
+
+describe('nhs-numbers stage: routing demographics must match PDS (§6.1, §2.10.4)', () => {
+  const RECORD = { names: [{ family: 'DAWKINS', given: ['Jack'] }], birthDate: '2017-10-02' };
+  const TRACED_WITH_DEMOGRAPHICS = { result: 'traced', restricted: false, demographics: RECORD } as const;
+  const RESTRICTED_WITH_DEMOGRAPHICS = { result: 'restricted', restricted: true, demographics: RECORD } as const;
+  const ROUTING = 'Bundle.entry[0].resource.MessageHeader.extension(routingDemographics)';
+  const routing = (over: { family?: string; birthDateTime?: string } = {}) => ({
+    ...ref(A, `${ROUTING}.extension(nhsNumber).valueIdentifier.value`),
+    demographics: { element: ROUTING, family: over.family ?? 'DAWKINS', given: ['Jack'], birthDateTime: over.birthDateTime ?? '2017-10-02T12:00:00+00:00' },
+  });
+
+  it('passes a publish whose routing name and birth date match the PDS record', async () => {
+    expect((await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [routing()])).result).toBe('pass');
+  });
+
+  it('rejects another family name with 400 INVALID_PATIENT_DEMOGRAPHICS naming the element, not the values', async () => {
+    const { result, ctx } = await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [routing({ family: 'SMITH' })]);
+    expect(result).toMatchObject({ status: 400, code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+    expect(result !== 'pass' && result.diagnostics).toBe(`${ROUTING}.extension(name) does not match the PDS record of its NHS number`);
+    expect(result !== 'pass' && result.diagnostics).not.toMatch(/SMITH|DAWKINS/);
+    expect(JSON.stringify(ctx.audit)).not.toMatch(/SMITH|DAWKINS|2017/);
+  });
+
+  it('rejects another birth date with 400 INVALID_PATIENT_DEMOGRAPHICS naming birthDateTime', async () => {
+    const { result } = await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [routing({ birthDateTime: '2019-10-12T12:00:00+00:00' })]);
+    expect(result).toMatchObject({ status: 400, code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+    expect(result !== 'pass' && result.diagnostics).toContain('extension(birthDateTime)');
+  });
+
+  it('checks a restricted patient too when restricted publishing is allowed', async () => {
+    const config = testConfig({ pds: { policy: { restrictedOnPublish: 'allow' } } });
+    const pds = new FakePds({ [A]: RESTRICTED_WITH_DEMOGRAPHICS });
+    expect((await run(pds, 'publish', [routing()], config)).result).toBe('pass');
+    expect((await run(pds, 'publish', [routing({ family: 'SMITH' })], config)).result).toMatchObject({ code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+  });
+
+  it('lets the restricted rule win over a mismatch: 403 NO_PATIENT_CONSENT', async () => {
+    const { result } = await run(new FakePds({ [A]: RESTRICTED_WITH_DEMOGRAPHICS }), 'publish', [routing({ family: 'SMITH' })]);
+    expect(result).toMatchObject({ status: 403, code: 'NO_PATIENT_CONSENT' });
+  });
+
+  it('passes a mismatch when pds.policy.demographicsMismatch is allow', async () => {
+    const config = testConfig({ pds: { policy: { demographicsMismatch: 'allow' } } });
+    expect((await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [routing({ family: 'SMITH' })], config)).result).toBe('pass');
+  });
+
+  it('compares only pds.policy.demographicsFields', async () => {
+    const config = testConfig({ pds: { policy: { demographicsFields: ['birthDate'] } } });
+    const pds = new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS });
+    expect((await run(pds, 'publish', [routing({ family: 'SMITH' })], config)).result).toBe('pass');
+    expect((await run(pds, 'publish', [routing({ birthDateTime: '1900-01-01' })], config)).result).toMatchObject({ code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+  });
+
+  it('refuses an empty or repeated demographicsFields list at config load', () => {
+    expect(() => testConfig({ pds: { policy: { demographicsFields: [] } } })).toThrow();
+    expect(() => testConfig({ pds: { policy: { demographicsFields: ['family', 'family'] } } })).toThrow();
+  });
+
+  it('compares nothing for references without demographics or records without them', async () => {
+    // A Patient.identifier carries no routing demographics; a PDS record without names or birth date gives nothing to compare.
+    expect((await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [ref(A, 'Bundle.entry[3].resource.Patient.identifier[0].value')])).result).toBe('pass');
+    expect((await run(new FakePds({ [A]: TRACED }), 'publish', [routing({ family: 'SMITH' })])).result).toBe('pass');
+  });
+});

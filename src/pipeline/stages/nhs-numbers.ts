@@ -6,11 +6,15 @@
 //   invalidated        → reject: 400 INVALID_NHS_NUMBER (the number itself is no longer valid) | allow
 //   restricted, publish→ reject: 403 NO_PATIENT_CONSENT (§2.2: publishers MUST NOT publish for S-flag patients) | allow
 //   restricted, create → pds.policy.restrictedOnSubscribe (default allow); read/delete always allow (no new data flow)
+//   routing name or birthDateTime ≠ PDS record (publish, §6.1)
+//                      → pds.policy.demographicsMismatch: 400 INVALID_PATIENT_DEMOGRAPHICS (default) | allow;
+//                        which parts count: pds.policy.demographicsFields (src/pds/demographics.ts says what "match" is)
 //   PDS unavailable    → 503 SERVICE_UNAVAILABLE (status from pds.policy.unavailableStatus) + Retry-After; never pass
 //
 // Diagnostics name the element (and why), never the number. The audit gets counts and the decisive result only.
 import type { Config } from '../../config/schema.js';
 import { nhsNumberProblem, type NhsNumberProblem } from '../../fhir/nhs-number.js';
+import { demographicsMismatch, type DemographicsField } from '../../pds/demographics.js';
 import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from '../../pds/types.js';
 import { PASS, reject, type NhsNumberRef, type RequestContext, type Stage, type StageResult } from '../types.js';
 
@@ -32,6 +36,8 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
   const policy = config.pds.policy;
   const rejectRepeated = config.nems.rejectRepeatedDigitNhsNumbers;
   const deadlineMs = options.deadlineMs ?? (config.pds.fhir?.timeoutMs ?? 3_000) + DEADLINE_MARGIN_MS;
+  const demographicsFields: ReadonlySet<DemographicsField> | undefined =
+    policy.demographicsMismatch === 'reject' ? new Set(policy.demographicsFields) : undefined;
 
   const unavailable = (diagnostics: string): StageResult =>
     reject('SERVICE_UNAVAILABLE', diagnostics, {
@@ -41,6 +47,16 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
 
   /** The rejection a PDS outcome earns for this operation, or undefined when it may pass. */
   const judge = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
+    const verdict = judgeOutcome(ctx, ref, outcome);
+    if (verdict || !demographicsFields || !ref.demographics) return verdict;
+    if (outcome.result !== 'traced' && outcome.result !== 'restricted') return undefined;
+    const mismatch = demographicsMismatch(ref.demographics, outcome.demographics, demographicsFields);
+    if (!mismatch) return undefined;
+    const part = mismatch === 'name' ? 'extension(name)' : 'extension(birthDateTime)';
+    return reject('INVALID_PATIENT_DEMOGRAPHICS', `${ref.demographics.element}.${part} does not match the PDS record of its NHS number`);
+  };
+
+  const judgeOutcome = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
     const where = describe(ref);
     switch (outcome.result) {
       case 'traced':
