@@ -128,8 +128,8 @@ export function parseCriteria(criteria: string): CriteriaParseResult {
     if (!CRITERIA_NHS_NUMBER_SYSTEMS.includes(identifier.slice(0, bar))) {
       return invalid('Patient.identifier', `must use the identifier system ${CRITERIA_NHS_NUMBER_SYSTEMS.join(' or ')}`);
     }
+    // Format and modulus 11 are judged with every other NHS number, in the nhs-numbers stage (400 INVALID_NHS_NUMBER).
     nhsNumber = identifier.slice(bar + 1);
-    if (!/^\d{10}$/.test(nhsNumber)) return invalid('Patient.identifier', 'NHS number must be exactly 10 digits');
   }
 
   const eventCodes = values.get('MessageHeader.event') ?? [];

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
 import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { explicitCriteria, EXPLICIT_SUBSCRIPTION, subscriptionXml } from '../helpers/bodies.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
 const PUBLISH = '/STU3/Events/1/$process-message';
@@ -96,6 +97,24 @@ describe('NHS numbers on the publish path', () => {
   it('forwards an event for another traced patient', async () => {
     const { stats } = await publish(withNhsNumber('9434765919'));
     expect(stats.count).toBe(1);
+  });
+});
+
+describe('NHS numbers on the subscription create path', () => {
+  it.each([
+    ['fails modulus 11', '9912003880', 400, 'INVALID_NHS_NUMBER'],
+    ['is not 10 digits', '991200388', 400, 'INVALID_NHS_NUMBER'],
+    ['has spaces', '991 200 3888', 400, 'INVALID_NHS_NUMBER'],
+    ['is not known to PDS', '9111231130', 404, 'PATIENT_NOT_FOUND'],
+  ] as const)('rejects a subscription whose criteria NHS number %s (%i %s) and forwards nothing', async (_name, nhsNumber, status, code) => {
+    await upstream.reset();
+    const res = await send(pki, app.gateway.port, {
+      client: 'gp-system', method: 'POST', path: '/STU3/Subscription',
+      body: Buffer.from(subscriptionXml({ ...EXPLICIT_SUBSCRIPTION, criteria: explicitCriteria(nhsNumber) })),
+      headers: nemsHeaders('gp-system', 'create', { contentType: 'application/fhir+xml' }),
+    });
+    expect({ status: res.status, code: spineCodeOf(res.text) }).toEqual({ status, code });
+    expect((await upstream.stats()).count).toBe(0);
   });
 });
 
