@@ -13,6 +13,9 @@
 //   required when it has a time). Both travel with the routing NHS number, whose PDS record they must match
 //   (src/pds/demographics.ts, checked by the nhs-numbers stage).
 // - A second MessageHeader anywhere in the Bundle is refused, so no later reader can route on a different one.
+// - MessageHeader.id must be a UUID, and source, responsible and focus are required exactly once (§2.3); what
+//   they contain is left to NEMS (the IG's own examples differ in source.name and source.contact).
+// - Every date with a time, anywhere in the Bundle, must carry a timezone (§2.3).
 // - NHS numbers are collected from the routing demographics and from every Patient.identifier with the
 //   https://fhir.nhs.uk/Id/nhs-number system, in any entry and in contained resources, up to `maxNhsNumbers`
 //   occurrences (bounding the PDS work one request can cause).
@@ -43,8 +46,8 @@ export type EventMessageResult =
 type Failure = Extract<EventMessageResult, { ok: false }>;
 
 const HEADER = 'Bundle.entry[0].resource.MessageHeader';
-/** FHIR id (STU3): the MessageHeader id must be a UUID per the IG; the id datatype is the hard rule. */
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** The MessageHeader id is a UUID (§2.3: unique per message, never reused); any version, either case. */
+const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 /** FHIR dateTime: a year, year-month, date, or date-time with seconds and a mandatory timezone. */
 const FHIR_DATE_TIME = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$/;
 
@@ -89,7 +92,11 @@ export function validateEventMessage(
   if (extraHeader !== -1) return invalid(`Bundle.entry[${extraHeader}].resource`, 'a message Bundle has exactly one MessageHeader');
 
   const messageId = onlyValue(header, 'id');
-  if (messageId === undefined || !FHIR_ID.test(messageId)) return invalid(`${HEADER}.id`, 'is required and must be a FHIR id');
+  if (messageId === undefined || !UUID.test(messageId)) return invalid(`${HEADER}.id`, 'is required and must be a UUID');
+  // source, responsible and focus are 1..1 in Event-MessageHeader-1 (§2.3); their contents are the event profile's.
+  for (const element of ['source', 'responsible', 'focus'] as const) {
+    if (childrenNamed(header, element).length !== 1) return invalid(`${HEADER}.${element}`, 'is required exactly once');
+  }
 
   // MessageHeader.event: the event this message is, which must be the event the InteractionID names.
   const events = childrenNamed(header, 'event');
@@ -122,9 +129,30 @@ export function validateEventMessage(
   if (nhsNumbers.length > options.maxNhsNumbers) {
     return invalid('Bundle', `carries more than ${options.maxNhsNumbers} NHS numbers`);
   }
+  const zoneless = findZonelessDateTime(tree, 'Bundle');
+  if (zoneless) return invalid(zoneless, 'a dateTime with a time must carry a timezone offset (Z or ±hh:mm)');
 
   return { ok: true, event: { kind: 'event', eventType, messageEventType, messageId }, nhsNumbers };
 }
+
+/**
+ * §2.3: "dateTime values that carry a time MUST carry a timezone offset". Any `value` attribute written as a date
+ * with a time (YYYY-MM-DDThh:mm…) is held to it, wherever it is in the Bundle. Returns the element path of the
+ * first one without Z or ±hh:mm, or undefined. The offset's range is not judged here (one IG example has +58:00).
+ */
+function findZonelessDateTime(el: XmlElement, path: string): string | undefined {
+  const value = el.attributes.get('value');
+  if (value !== undefined && value.length >= 16 && value.charCodeAt(10) === 0x54 /* T */ && DATE_WITH_TIME.test(value) && !HAS_ZONE.test(value)) {
+    return path;
+  }
+  for (const child of el.children) {
+    const found = findZonelessDateTime(child, `${path}.${child.name}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+const DATE_WITH_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
+const HAS_ZONE = /(Z|[+-]\d{2}:\d{2})$/;
 
 function readMessageEventType(header: XmlElement): MessageEventType | Failure {
   const element = `${HEADER}.extension(messageEventType)`;
