@@ -22,7 +22,7 @@ export interface EdgeObserver {
   /** `tlsSocket` carries OpenSSL's real reason (authorizationError) when Node reports only ECONNRESET. */
   tlsHandshakeFailed(error: Error, tlsSocket?: { readonly authorizationError?: unknown } | null): void;
   /** A verified certificate that resolved to no registered endpoint. */
-  identityRejected(reason: 'unregistered-fqdn' | 'fingerprint-mismatch' | 'no-identity'): void;
+  identityRejected(reason: 'unregistered-fqdn' | 'cn-mismatch' | 'fingerprint-mismatch' | 'no-identity'): void;
   /** A request arrived; the returned function is called once its response is finished. */
   requestStarted(): () => void;
   request(record: RequestRecord): void;

@@ -159,8 +159,9 @@ export class FileEndpointRegistry implements EndpointRegistry {
 }
 
 /**
- * RFC 6125: SAN dNSNames when present, else the subject CN. Spine requires CN = FQDN (§5.2), so the CN is also
- * accepted when it equals a SAN. Two names resolving to different endpoints is ambiguous and denied.
+ * RFC 6125: SAN dNSNames when present, else the subject CN. Two names resolving to different endpoints is
+ * ambiguous and denied. Spine requires CN = FQDN (§5.2, §5.5), so a certificate whose SAN names a registered
+ * endpoint but whose CN names something else is denied too ('cn-mismatch').
  */
 export function resolveEndpoint(byFqdn: ReadonlyMap<string, Endpoint>, peer: PeerCertificateIdentity): EndpointLookup {
   const names = peer.dnsNames.length ? peer.dnsNames : peer.subjectCn ? [peer.subjectCn] : [];
@@ -173,6 +174,7 @@ export function resolveEndpoint(byFqdn: ReadonlyMap<string, Endpoint>, peer: Pee
     found = endpoint;
   }
   if (!found) return { ok: false, reason: 'unregistered-fqdn' };
+  if (peer.subjectCn !== undefined && peer.subjectCn.toLowerCase() !== found.fqdn) return { ok: false, reason: 'cn-mismatch' };
   if (found.fingerprints.length && !found.fingerprints.includes(peer.fingerprint256)) return { ok: false, reason: 'fingerprint-mismatch' };
   return { ok: true, endpoint: found };
 }

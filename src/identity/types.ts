@@ -46,7 +46,7 @@ export interface PeerCertificateIdentity {
 
 export type EndpointLookup =
   | { readonly ok: true; readonly endpoint: Endpoint }
-  | { readonly ok: false; readonly reason: 'unregistered-fqdn' | 'fingerprint-mismatch' | 'no-identity' };
+  | { readonly ok: false; readonly reason: 'unregistered-fqdn' | 'cn-mismatch' | 'fingerprint-mismatch' | 'no-identity' };
 
 /** Resolves a client certificate to a registered endpoint. A file registry today; SDS could implement this too. */
 export interface EndpointRegistry {

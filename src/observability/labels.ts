@@ -41,7 +41,7 @@ export const TLS_FAILURE_REASONS = [
 export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
 
 export const IDENTITY_REJECTION_LABELS = [
-  'unregistered-fqdn', 'fingerprint-mismatch', 'no-identity',
+  'unregistered-fqdn', 'cn-mismatch', 'fingerprint-mismatch', 'no-identity',
 ] as const satisfies readonly Extract<EndpointLookup, { ok: false }>['reason'][];
 export type IdentityRejectionReason = (typeof IDENTITY_REJECTION_LABELS)[number];
 

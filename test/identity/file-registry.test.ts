@@ -211,6 +211,12 @@ describe('resolve(): certificate → endpoint', () => {
     expect(fqdnOf(peer({ subjectCn: 'gp-system.example.nhs.uk', dnsNames: ['other.example.nhs.uk'] }))).toBe('unregistered-fqdn');
   });
 
+  it('denies a registered SAN whose certificate CN names something else (Spine: CN = FQDN)', () => {
+    expect(fqdnOf(peer({ subjectCn: 'Some Client', dnsNames: ['gp-system.example.nhs.uk'] }))).toBe('cn-mismatch');
+    expect(fqdnOf(peer({ subjectCn: 'child-health.example.nhs.uk', dnsNames: ['gp-system.example.nhs.uk'] }))).toBe('cn-mismatch');
+    expect(fqdnOf(peer({ subjectCn: 'GP-System.example.nhs.uk', dnsNames: ['gp-system.example.nhs.uk'] }))).toBe('gp-system.example.nhs.uk');
+  });
+
   it('matches names case-insensitively', () => {
     expect(fqdnOf(peer({ dnsNames: ['GP-SYSTEM.Example.NHS.UK'] }))).toBe('gp-system.example.nhs.uk');
     expect(fqdnOf(peer({ subjectCn: 'Child-Health.example.nhs.uk' }))).toBe('child-health.example.nhs.uk');
