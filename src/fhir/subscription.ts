@@ -91,18 +91,24 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
   if (!parsed.ok) return invalidResource(parsed.element, parsed.problem);
   const criteria = parsed.criteria;
 
-  const contact = d.contacts[0];
-  if (!contact) return invalidResource('Subscription.contact', 'is required');
-  if (contact.use !== 'work') return invalidResource('Subscription.contact[0].use', "must be 'work'");
-  if (contact.system !== 'url') return invalidResource('Subscription.contact[0].system', "must be 'url'");
-  if (contact.value === undefined || !contact.value.startsWith(ODS_ORGANIZATION_URL_PREFIX)) {
-    return invalidResource('Subscription.contact[0].value', `must be ${ODS_ORGANIZATION_URL_PREFIX}<ODS code>`);
+  // Every contact is the requesting organisation: use work, system url, the ODS directory URL of an ODS code the
+  // ASID is registered for (§1.4: "the endpoint ASID … MUST include every ODS code used in subscriptions").
+  // The first one's ODS code is also the mailbox's (checked below).
+  if (d.contacts.length === 0) return invalidResource('Subscription.contact', 'is required');
+  const contactOdsCodes: string[] = [];
+  for (const [i, contact] of d.contacts.entries()) {
+    const at = `Subscription.contact[${i}]`;
+    if (contact.use !== 'work') return invalidResource(`${at}.use`, "must be 'work'");
+    if (contact.system !== 'url') return invalidResource(`${at}.system`, "must be 'url'");
+    if (contact.value === undefined || !contact.value.startsWith(ODS_ORGANIZATION_URL_PREFIX)) {
+      return invalidResource(`${at}.value`, `must be ${ODS_ORGANIZATION_URL_PREFIX}<ODS code>`);
+    }
+    const ods = contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length);
+    if (!ODS_CODE.test(ods)) return invalidResource(`${at}.value`, 'ODS code must be 1 to 9 letters or digits');
+    if (!asid.odsCodes.includes(ods)) return invalidResource(`${at}.value`, 'ODS code is not registered for the requesting ASID');
+    contactOdsCodes.push(ods);
   }
-  const contactOds = contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length);
-  if (!ODS_CODE.test(contactOds)) return invalidResource('Subscription.contact[0].value', 'ODS code must be 1 to 9 letters or digits');
-  if (!asid.odsCodes.includes(contactOds)) {
-    return invalidResource('Subscription.contact[0].value', 'ODS code is not registered for the requesting ASID');
-  }
+  const contactOds = contactOdsCodes[0]!;
 
   if (d.channelType === undefined) return invalidResource('Subscription.channel.type', 'is required');
   if (d.channelType !== 'message') return invalidResource('Subscription.channel.type', "must be 'message'");

@@ -90,8 +90,8 @@ describe.each(FORMATS)('Subscription create (%s): accepted', (format) => {
     expect(outcome(validate(with_({ end: '2030-01-01T00:00:00+00:00' }), format))).toBe('ok');
   });
 
-  it('accepts extra contacts after the first', () => {
-    const model = with_({ contacts: [...EXPLICIT_SUBSCRIPTION.contacts!, { system: 'email', value: 'gp@example.nhs.uk', use: 'work' }] });
+  it('accepts extra contacts after the first that also follow the profile (use work, system url, a registered ODS code)', () => {
+    const model = with_({ contacts: [...EXPLICIT_SUBSCRIPTION.contacts!, ...EXPLICIT_SUBSCRIPTION.contacts!] });
     expect(outcome(validate(model, format))).toBe('ok');
   });
 
@@ -128,6 +128,8 @@ describe.each(FORMATS)('Subscription create (%s): rejected, naming the element',
     ['contact[0].system email', with_({ contacts: [{ system: 'email', value: `${ODS_URL}${GP_ODS}`, use: 'work' }] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[0].system'],
     ['contact[0].value not the ODS directory URL', with_({ contacts: [{ system: 'url', value: `https://example.org/Organization/${GP_ODS}`, use: 'work' }] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[0].value'],
     ['contact[0].value with a malformed ODS code', with_({ contacts: [{ system: 'url', value: `${ODS_URL}${GP_ODS}/extra`, use: 'work' }] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[0].value'],
+    ['a second contact with system email and use home', with_({ contacts: [{ system: 'url', value: `${ODS_URL}${GP_ODS}`, use: 'work' }, { system: 'email', value: 'gp@example.nhs.uk', use: 'home' }] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[1].use'],
+    ['a second contact whose ODS code is not registered for the ASID', with_({ contacts: [{ system: 'url', value: `${ODS_URL}${GP_ODS}`, use: 'work' }, { system: 'url', value: `${ODS_URL}${CHILD_HEALTH_ODS}`, use: 'work' }] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[1].value'],
     ['contact[0] ODS code not registered for the ASID', with_({ contacts: [{ system: 'url', value: `${ODS_URL}${CHILD_HEALTH_ODS}`, use: 'work' }] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[0].value'],
     ['an ODS code only in contact[1]', with_({ contacts: [{ system: 'url', value: `${ODS_URL}X26`, use: 'work' }, ...EXPLICIT_SUBSCRIPTION.contacts!] }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.contact[0].value'],
     ['no channel', with_({ channel: undefined }), GP_SYSTEM, 422, 'INVALID_RESOURCE', 'Subscription.channel.type'],
