@@ -7,8 +7,9 @@
 //   is the body that does not fit them. That includes a MessageHeader.event that is published by Spine
 //   (never publishable through the API) and one that differs from the event named by the InteractionID.
 // - Routing demographics: nhsNumber is required exactly once; name and birthDateTime are required exactly once
-//   except on a `delete` message, where both may be absent (§2.5 allows minimal deletes, and the IG's own
-//   blood-spot-test-outcome-1-delete example omits both). When present, the name must be `use=official` if
+//   except on a screening event's `delete` message, where both may be absent (§2.5 allows minimal screening
+//   deletes, and the IG's own blood-spot-test-outcome-1-delete example omits both); other deletes carry the full
+//   content. When present, the name must be `use=official` if
 //   `use` is given (family at most once, as STU3 HumanName says), and birthDateTime a FHIR dateTime (timezone
 //   required when it has a time). Both travel with the routing NHS number, whose PDS record they must match
 //   (src/pds/demographics.ts, checked by the nhs-numbers stage).
@@ -120,7 +121,8 @@ export function validateEventMessage(
   }
 
   const nhsNumbers: NhsNumberRef[] = [];
-  const routing = readRoutingDemographics(header, messageEventType === 'delete', nhsNumbers);
+  // §2.5: only a screening delete may be minimal (MessageHeader plus the focus Encounter, no name or birth date).
+  const routing = readRoutingDemographics(header, messageEventType === 'delete' && eventType.screening, nhsNumbers);
   if (routing) return routing;
   for (const [index, resource] of resources.entries()) {
     const found = collectPatientNumbers(resource!, `Bundle.entry[${index}].resource`, nhsNumbers);
@@ -170,7 +172,7 @@ function readMessageEventType(header: XmlElement): MessageEventType | Failure {
 }
 
 /** Checks the routing demographics extension and records its NHS number. Returns a failure or undefined. */
-function readRoutingDemographics(header: XmlElement, isDelete: boolean, nhsNumbers: NhsNumberRef[]): Failure | undefined {
+function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nhsNumbers: NhsNumberRef[]): Failure | undefined {
   const element = `${HEADER}.extension(routingDemographics)`;
   const extensions = extensionsByUrl(header, ROUTING_DEMOGRAPHICS_URL);
   if (extensions.length !== 1) return invalid(element, 'is required exactly once');
@@ -189,7 +191,7 @@ function readRoutingDemographics(header: XmlElement, isDelete: boolean, nhsNumbe
 
   const names = extensionsByUrl(routing, 'name');
   const births = extensionsByUrl(routing, 'birthDateTime');
-  if (isDelete && names.length === 0 && births.length === 0) {
+  if (minimalAllowed && names.length === 0 && births.length === 0) {
     nhsNumbers.push(ref);
     return undefined;
   }

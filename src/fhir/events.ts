@@ -24,19 +24,21 @@ export interface NemsEventType {
   readonly workflowId: string;
   readonly messageEventTypes: readonly MessageEventType[];
   readonly publishedBySpine: boolean;
+  /** Screening events (blood spot, newborn hearing, NIPE): updates go as `new`, and a `delete` may be minimal (§2.5). */
+  readonly screening: boolean;
 }
 
 export const NEMS_EVENT_TYPES: readonly NemsEventType[] = [
-  { code: 'blood-spot-test-outcome-1', name: 'Blood Spot Test Outcome', publishInteractionCode: 'Bloodspottestoutcome', workflowId: 'BLOODSPOTTESTOUTCOME_1', messageEventTypes: ['new', 'delete'], publishedBySpine: false },
-  { code: 'newborn-hearing-1', name: 'Newborn Hearing', publishInteractionCode: 'Newbornhearing', workflowId: 'NEWBORNHEARING_1', messageEventTypes: ['new', 'delete'], publishedBySpine: false },
-  { code: 'nipe-outcome-1', name: 'NIPE Outcome', publishInteractionCode: 'Nipeoutcome', workflowId: 'NIPEOUTCOME_1', messageEventTypes: ['new', 'delete'], publishedBySpine: false },
-  { code: 'pds-birth-notification-1', name: 'PDS Birth Notification', workflowId: 'BIRTHNOTIFICATION_1', messageEventTypes: ['new'], publishedBySpine: true },
-  { code: 'pds-change-of-address-1', name: 'PDS Change of Address', workflowId: 'CHANGEOFADDRESS_1', messageEventTypes: ['new'], publishedBySpine: true },
-  { code: 'pds-change-of-gp-1', name: 'PDS Change of GP', workflowId: 'CHANGEOFGP_1', messageEventTypes: ['new'], publishedBySpine: true },
-  { code: 'pds-death-notification-1', name: 'PDS Death Notification', workflowId: 'DEATHNOTIFICATION_1', messageEventTypes: ['new'], publishedBySpine: true },
-  { code: 'pds-record-change-1', name: 'PDS Record Change', workflowId: 'PDSRECORDCHANGE_1', messageEventTypes: ['new'], publishedBySpine: true },
-  { code: 'professional-contacts-1', name: 'Professional Contacts', publishInteractionCode: 'Professionalcontacts', workflowId: 'PROFESSIONALCONTACTS_1', messageEventTypes: ['new', 'update', 'delete'], publishedBySpine: false },
-  { code: 'vaccinations-1', name: 'Vaccinations', publishInteractionCode: 'Vaccinations', workflowId: 'VACCINATIONS_1', messageEventTypes: ['new', 'update', 'delete'], publishedBySpine: false },
+  { code: 'blood-spot-test-outcome-1', name: 'Blood Spot Test Outcome', publishInteractionCode: 'Bloodspottestoutcome', workflowId: 'BLOODSPOTTESTOUTCOME_1', messageEventTypes: ['new', 'delete'], publishedBySpine: false, screening: true },
+  { code: 'newborn-hearing-1', name: 'Newborn Hearing', publishInteractionCode: 'Newbornhearing', workflowId: 'NEWBORNHEARING_1', messageEventTypes: ['new', 'delete'], publishedBySpine: false, screening: true },
+  { code: 'nipe-outcome-1', name: 'NIPE Outcome', publishInteractionCode: 'Nipeoutcome', workflowId: 'NIPEOUTCOME_1', messageEventTypes: ['new', 'delete'], publishedBySpine: false, screening: true },
+  { code: 'pds-birth-notification-1', name: 'PDS Birth Notification', workflowId: 'BIRTHNOTIFICATION_1', messageEventTypes: ['new'], publishedBySpine: true, screening: false },
+  { code: 'pds-change-of-address-1', name: 'PDS Change of Address', workflowId: 'CHANGEOFADDRESS_1', messageEventTypes: ['new'], publishedBySpine: true, screening: false },
+  { code: 'pds-change-of-gp-1', name: 'PDS Change of GP', workflowId: 'CHANGEOFGP_1', messageEventTypes: ['new'], publishedBySpine: true, screening: false },
+  { code: 'pds-death-notification-1', name: 'PDS Death Notification', workflowId: 'DEATHNOTIFICATION_1', messageEventTypes: ['new'], publishedBySpine: true, screening: false },
+  { code: 'pds-record-change-1', name: 'PDS Record Change', workflowId: 'PDSRECORDCHANGE_1', messageEventTypes: ['new'], publishedBySpine: true, screening: false },
+  { code: 'professional-contacts-1', name: 'Professional Contacts', publishInteractionCode: 'Professionalcontacts', workflowId: 'PROFESSIONALCONTACTS_1', messageEventTypes: ['new', 'update', 'delete'], publishedBySpine: false, screening: false },
+  { code: 'vaccinations-1', name: 'Vaccinations', publishInteractionCode: 'Vaccinations', workflowId: 'VACCINATIONS_1', messageEventTypes: ['new', 'update', 'delete'], publishedBySpine: false, screening: false },
 ];
 
 const BY_CODE = new Map(NEMS_EVENT_TYPES.map((e) => [e.code, e]));

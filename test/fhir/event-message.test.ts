@@ -142,6 +142,16 @@ describe('publish validation of the 8 KB vaccinations sample', () => {
     expect(outcome(validateEventMessage(tree(vaccinationPublishXml({ messageEventType: 'update' })), vaccinations))).toBe('valid');
     expect(outcome(validateEventMessage(tree(vaccinationPublishXml({ messageEventType: 'delete' })), vaccinations))).toBe('valid');
   });
+
+  it('allows a minimal delete (no routing name or birthDateTime) for screening events only (§2.5)', () => {
+    const minimal = (xml: string) => xml.replace(/<extension url="name">[\s\S]*?<\/extension>\s*<extension url="birthDateTime">[\s\S]*?<\/extension>/, '');
+    const vaccinationDelete = minimal(vaccinationPublishXml({ messageEventType: 'delete' }));
+    expect(vaccinationDelete).not.toContain('birthDateTime');
+    expect(outcome(validateEventMessage(tree(vaccinationDelete), vaccinations))).toBe('422 INVALID_RESOURCE');
+    const bloodSpot = eventTypeByCode('blood-spot-test-outcome-1')!;
+    const bloodSpotDelete = minimal(vaccinationPublishXml({ eventCode: 'blood-spot-test-outcome-1', messageEventType: 'delete' }));
+    expect(outcome(validateEventMessage(tree(bloodSpotDelete), bloodSpot))).toBe('valid');
+  });
 });
 
 describe('publish validation rejects, naming the element (422 INVALID_RESOURCE)', () => {
