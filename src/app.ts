@@ -1,6 +1,7 @@
 // Assembles one gateway process from a validated Config: registry, PDS, upstream, stages, mTLS edge, admin
 // listener, hot reload and graceful drain. main.ts (CLI) and the end-to-end tests both start it through here.
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { startAdmin, type ReadinessCheck, type RunningAdmin } from './edge/admin.js';
@@ -44,6 +45,7 @@ export interface RunningApp {
 
 export async function startApp(options: AppOptions): Promise<RunningApp> {
   const { config, logger } = options;
+  applyRuntimeTuning(config.runtime);
   const metrics = options.metrics ?? createMetrics();
   const registry = new FileEndpointRegistry(config.registry.path);
   // A start-up failure closes whatever was already opened, so the process can exit with its error.
@@ -212,4 +214,12 @@ async function remotePdsReady(lookup: PdsLookup, fhir: NonNullable<Config['pds']
   if (!passive.ok) return passive;
   const probe = await tcpReachable(new URL(fhir.baseUrl), Math.min(fhir.timeoutMs, 2000));
   return { ok: probe.ok, reason: `${passive.reason}; ${probe.reason}` };
+}
+
+/**
+ * Process-wide V8 tuning from config.runtime. --heap-growing-percent is read by V8 whenever it sets the next
+ * full-GC limit, so setting it after start-up takes effect at the next collection (tested in test/app-runtime).
+ */
+export function applyRuntimeTuning(runtime: Config['runtime']): void {
+  setFlagsFromString(`--heap-growing-percent=${runtime.heapGrowingPercent}`);
 }
