@@ -218,7 +218,7 @@ async function remotePdsReady(lookup: PdsLookup, fhir: NonNullable<Config['pds']
 
 /**
  * Process-wide V8 tuning from config.runtime. --heap-growing-percent is read by V8 whenever it sets the next
- * full-GC limit, so setting it after start-up takes effect at the next collection (tested in test/app-runtime).
+ * full-GC limit, so setting it after start-up takes effect at the next collection (test/observability/runtime-tuning.test.ts).
  */
 export function applyRuntimeTuning(runtime: Config['runtime']): void {
   setFlagsFromString(`--heap-growing-percent=${runtime.heapGrowingPercent}`);

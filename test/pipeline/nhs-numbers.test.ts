@@ -254,6 +254,14 @@ describe('nhs-numbers stage: routing demographics must match PDS (§6.1, §2.10.
     expect(() => testConfig({ pds: { policy: { demographicsFields: ['family', 'family'] } } })).toThrow();
   });
 
+  it('judges the routing reference even when the same number came first from the JWT requesting_patient', async () => {
+    const jwtRef = { value: A, source: 'jwt-requesting-patient' as const, element: 'JWT claim requesting_patient' };
+    const pds = new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS });
+    const { result } = await run(pds, 'publish', [jwtRef, routing({ family: 'SMITH' })]);
+    expect(result).toMatchObject({ status: 400, code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+    expect(pds.calls).toEqual([A]);
+  });
+
   it('compares nothing for references without demographics or records without them', async () => {
     // A Patient.identifier carries no routing demographics; a PDS record without names or birth date gives nothing to compare.
     expect((await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [ref(A, 'Bundle.entry[3].resource.Patient.identifier[0].value')])).result).toBe('pass');

@@ -102,7 +102,10 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
     for (const ref of ctx.nhsNumbers) {
       const problem = nhsNumberProblem(ref.value, rejectRepeated);
       if (problem) return reject('INVALID_NHS_NUMBER', `${describe(ref)} ${explain(problem)}`);
-      if (!distinct.has(ref.value)) distinct.set(ref.value, ref);
+      // One lookup per number; the reference carrying demographics (the routing one) is the one judged, so a
+      // repeat of the same number elsewhere (e.g. the JWT requesting_patient) cannot stand in for it.
+      const seen = distinct.get(ref.value);
+      if (!seen || (!seen.demographics && ref.demographics)) distinct.set(ref.value, ref);
     }
     if (distinct.size > MAX_DISTINCT_NHS_NUMBERS) {
       return reject('INVALID_REQUEST_MESSAGE', `The request carries more than ${MAX_DISTINCT_NHS_NUMBERS} distinct NHS numbers`);
