@@ -9,9 +9,8 @@
 // - Routing demographics: nhsNumber is required exactly once; name and birthDateTime are required exactly once
 //   except on a screening event's `delete` message, where both may be absent (§2.5 allows minimal screening
 //   deletes, and the IG's own blood-spot-test-outcome-1-delete example omits both); other deletes carry the full
-//   content. When present, the name must be `use=official` if
-//   `use` is given (family at most once, as STU3 HumanName says), and birthDateTime a FHIR dateTime (timezone
-//   required when it has a time). Both travel with the routing NHS number, whose PDS record they must match
+//   content. When present, the name must be `use=official` if `use` is given (family at most once, as STU3
+//   HumanName says), and birthDateTime a FHIR dateTime (timezone required when it has a time). Both travel with the routing NHS number, whose PDS record they must match
 //   (src/pds/demographics.ts, checked by the nhs-numbers stage).
 // - A second MessageHeader anywhere in the Bundle is refused, so no later reader can route on a different one.
 // - MessageHeader.id must be a UUID, and source, responsible and focus are required exactly once (§2.3); what
