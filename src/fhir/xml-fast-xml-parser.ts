@@ -3,12 +3,11 @@
 // entity processing off, then normalisation into the typed tree.
 import { XMLParser } from 'fast-xml-parser';
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, scanName, skipSpace, skipXmlDeclaration,
+  BAD_TEXT_REFERENCE, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
+  skipXmlDeclaration,
   type XmlElement, type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
-/** Names that would reach JavaScript object keys inside the parser; FHIR never uses them. */
-const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype', '#text', ':@']);
 const parser = new XMLParser({
   preserveOrder: true,
   ignoreAttributes: false,
@@ -92,7 +91,7 @@ function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
     if (nameEnd === -1) return fail('forbidden-name', 'element name is too long');
     if (nameEnd === i + 1) return fail('not-well-formed', 'malformed start tag');
     const name = text.slice(i + 1, nameEnd);
-    if (FORBIDDEN_NAMES.has(name)) return fail('forbidden-name', 'element name is reserved');
+    if (isReservedName(name)) return fail('forbidden-name', 'element name is reserved');
     elements++;
     if (elements > lim.maxElements) return fail('too-many-elements', `more than ${lim.maxElements} elements`);
     const tagEnd = scanAttributes(text, nameEnd, lim);
@@ -109,43 +108,6 @@ function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
   if (!rootSeen) return fail('not-well-formed', 'no root element');
   if (stack.length > 0) return fail('not-well-formed', 'unclosed element');
   return undefined;
-}
-
-/** Scans `name="value"` pairs up to `>` or `/>`; returns the index after the tag, or a failure. */
-function scanAttributes(text: string, from: number, lim: XmlLimits): number | XmlParseFailure {
-  const seen = new Set<string>();
-  let j = from;
-  for (;;) {
-    const afterSpace = skipSpace(text, j);
-    const c = text.charCodeAt(afterSpace);
-    if (c === 0x3e /* > */) return afterSpace + 1;
-    if (c === 0x2f /* / */) {
-      if (text.charCodeAt(afterSpace + 1) !== 0x3e) return fail('not-well-formed', 'malformed empty-element tag');
-      return afterSpace + 2;
-    }
-    if (afterSpace === j) return fail('not-well-formed', 'attributes must be separated by white space');
-    const nameEnd = scanName(text, afterSpace, lim.maxNameChars);
-    if (nameEnd === -1) return fail('forbidden-name', 'attribute name is too long');
-    if (nameEnd === afterSpace) return fail('not-well-formed', 'malformed attribute');
-    const name = text.slice(afterSpace, nameEnd);
-    if (FORBIDDEN_NAMES.has(name)) return fail('forbidden-name', 'attribute name is reserved');
-    if (seen.has(name)) return fail('not-well-formed', 'repeated attribute');
-    seen.add(name);
-    if (seen.size > lim.maxAttributesPerElement) return fail('too-many-attributes', `more than ${lim.maxAttributesPerElement} attributes on one element`);
-    let k = skipSpace(text, nameEnd);
-    if (text.charCodeAt(k) !== 0x3d /* = */) return fail('not-well-formed', 'attribute without a value');
-    k = skipSpace(text, k + 1);
-    const quote = text.charAt(k);
-    if (quote !== '"' && quote !== "'") return fail('not-well-formed', 'attribute value must be quoted');
-    const close = text.indexOf(quote, k + 1);
-    if (close === -1) return fail('not-well-formed', 'unterminated attribute value');
-    if (close - k - 1 > lim.maxAttributeValueChars) {
-      return fail('attribute-too-long', `attribute value longer than ${lim.maxAttributeValueChars} characters`);
-    }
-    const lt = text.indexOf('<', k + 1);
-    if (lt !== -1 && lt < close) return fail('not-well-formed', "'<' inside an attribute value");
-    j = close + 1;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

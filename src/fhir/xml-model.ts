@@ -169,3 +169,63 @@ export function scanName(text: string, start: number, maxChars: number): number 
   }
   return j;
 }
+
+/**
+ * Names that would reach JavaScript object keys in a naive tree builder (fast-xml-parser builds objects keyed by
+ * them); FHIR never uses them. `#text` and `:@` cannot be scanned as names at all.
+ */
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** True for a reserved element or attribute name. Looked up only at their lengths: hashing every name showed in profiles. */
+export function isReservedName(name: string): boolean {
+  return (name.length === 9 || name.length === 11) && RESERVED_NAMES.has(name);
+}
+
+/**
+ * Scans `name="value"` pairs up to `>` or `/>` of a start tag, refusing what is not well formed or over the limits;
+ * returns the index after the tag, or a failure. Each attribute's raw (undecoded) value goes to `onAttribute`
+ * with `ctx`, when given (the single-pass engine builds its tree from them; the pre-scan only checks).
+ */
+export function scanAttributes<C>(
+  text: string,
+  from: number,
+  lim: XmlLimits,
+  ctx?: C,
+  onAttribute?: (ctx: C, name: string, raw: string) => void,
+): number | XmlParseFailure {
+  const seen: string[] = [];
+  let j = from;
+  for (;;) {
+    const afterSpace = skipSpace(text, j);
+    const c = text.charCodeAt(afterSpace);
+    if (c === 0x3e /* > */) return afterSpace + 1;
+    if (c === 0x2f /* / */) {
+      if (text.charCodeAt(afterSpace + 1) !== 0x3e) return fail('not-well-formed', 'malformed empty-element tag');
+      return afterSpace + 2;
+    }
+    if (afterSpace === j) return fail('not-well-formed', 'attributes must be separated by white space');
+    const nameEnd = scanName(text, afterSpace, lim.maxNameChars);
+    if (nameEnd === -1) return fail('forbidden-name', 'attribute name is too long');
+    if (nameEnd === afterSpace) return fail('not-well-formed', 'malformed attribute');
+    // FHIR primitives are `<x value=".."/>`: reuse the one string rather than slicing it 200 times per message.
+    const name = nameEnd - afterSpace === 5 && text.startsWith('value', afterSpace) ? 'value' : text.slice(afterSpace, nameEnd);
+    if (isReservedName(name)) return fail('forbidden-name', 'attribute name is reserved');
+    if (seen.includes(name)) return fail('not-well-formed', 'repeated attribute');
+    seen.push(name);
+    if (seen.length > lim.maxAttributesPerElement) return fail('too-many-attributes', `more than ${lim.maxAttributesPerElement} attributes on one element`);
+    let k = skipSpace(text, nameEnd);
+    if (text.charCodeAt(k) !== 0x3d /* = */) return fail('not-well-formed', 'attribute without a value');
+    k = skipSpace(text, k + 1);
+    const quote = text.charAt(k);
+    if (quote !== '"' && quote !== "'") return fail('not-well-formed', 'attribute value must be quoted');
+    const close = text.indexOf(quote, k + 1);
+    if (close === -1) return fail('not-well-formed', 'unterminated attribute value');
+    if (close - k - 1 > lim.maxAttributeValueChars) {
+      return fail('attribute-too-long', `attribute value longer than ${lim.maxAttributeValueChars} characters`);
+    }
+    const lt = text.indexOf('<', k + 1);
+    if (lt !== -1 && lt < close) return fail('not-well-formed', "'<' inside an attribute value");
+    if (onAttribute) onAttribute(ctx as C, name, text.slice(k + 1, close));
+    j = close + 1;
+  }
+}

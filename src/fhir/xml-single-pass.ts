@@ -3,15 +3,11 @@
 // Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~470 µs for fast-xml-parser, held to
 // exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, normaliseAttributeWhitespace, scanName, skipSpace, skipXmlDeclaration,
+  BAD_TEXT_REFERENCE, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
+  skipXmlDeclaration,
   type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
-/**
- * Names that would reach JavaScript object keys in a naive tree builder; FHIR never uses them. (`#text` and `:@`,
- * refused before, cannot be scanned as names at all.)
- */
-const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 /**
  * Names fast-xml-parser (the parser this module used before) renamed with a `__` prefix; kept so every tree is
  * exactly what it was. FHIR never uses them.
@@ -35,6 +31,8 @@ interface Building {
 /** What scanAttributes found: the attribute map, created only when the tag has attributes. */
 interface ScannedTag {
   attributes: Map<string, string> | undefined;
+  /** The document's first entity problem, shared by every tag. */
+  readonly problem: { entity?: string };
 }
 
 const NO_ATTRIBUTES: ReadonlyMap<string, string> = new Map();
@@ -116,13 +114,13 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     if (nameEnd === -1) return fail('forbidden-name', 'element name is too long');
     if (nameEnd === i + 1) return fail('not-well-formed', 'malformed start tag');
     const name = text.slice(i + 1, nameEnd);
-    if (isForbiddenName(name)) return fail('forbidden-name', 'element name is reserved');
+    if (isReservedName(name)) return fail('forbidden-name', 'element name is reserved');
     elements++;
     if (elements > lim.maxElements) return fail('too-many-elements', `more than ${lim.maxElements} elements`);
     const parent = open.length > 0 ? open[open.length - 1] : undefined;
     if (parent) flush(parent);
-    const tag: ScannedTag = { attributes: undefined };
-    const tagEnd = scanAttributes(text, nameEnd, lim, tag, problem);
+    const tag: ScannedTag = { attributes: undefined, problem };
+    const tagEnd = scanAttributes(text, nameEnd, lim, tag, addAttribute);
     if (typeof tagEnd !== 'number') return tagEnd;
     const empty = text.charCodeAt(tagEnd - 2) === 0x2f; /* `/>` */
     // Most FHIR elements are `<x value=".."/>` or attribute-less containers: they share the empty collections.
@@ -149,11 +147,7 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
   return { ok: true, root };
 }
 
-// Both sets are looked up only for names of a length they hold: hashing every fresh name string showed in profiles.
-function isForbiddenName(name: string): boolean {
-  return (name.length === 9 || name.length === 11) && FORBIDDEN_NAMES.has(name);
-}
-
+// Looked up only for names of a length the set holds: hashing every fresh name string showed in profiles.
 function publicName(name: string): string {
   return name.length >= 7 && PREFIXED_NAMES.has(name) ? `__${name}` : name;
 }
@@ -174,47 +168,10 @@ function isWhitespace(text: string, from: number, to: number): boolean {
 
 
 
-/**
- * Scans `name="value"` pairs up to `>` or `/>` into `attributes` (values trimmed, whitespace-normalised and
- * entity-decoded); returns the index after the tag, or a failure. An undefined entity is noted in `problem`.
- */
-function scanAttributes(text: string, from: number, lim: XmlLimits, tag: ScannedTag, problem: { entity?: string }): number | XmlParseFailure {
-  const seen: string[] = [];
-  let j = from;
-  for (;;) {
-    const afterSpace = skipSpace(text, j);
-    const c = text.charCodeAt(afterSpace);
-    if (c === 0x3e /* > */) return afterSpace + 1;
-    if (c === 0x2f /* / */) {
-      if (text.charCodeAt(afterSpace + 1) !== 0x3e) return fail('not-well-formed', 'malformed empty-element tag');
-      return afterSpace + 2;
-    }
-    if (afterSpace === j) return fail('not-well-formed', 'attributes must be separated by white space');
-    const nameEnd = scanName(text, afterSpace, lim.maxNameChars);
-    if (nameEnd === -1) return fail('forbidden-name', 'attribute name is too long');
-    if (nameEnd === afterSpace) return fail('not-well-formed', 'malformed attribute');
-    // FHIR primitives are `<x value=".."/>`: reuse the one string rather than slicing it 200 times per message.
-    const name = nameEnd - afterSpace === 5 && text.startsWith('value', afterSpace) ? 'value' : text.slice(afterSpace, nameEnd);
-    if (isForbiddenName(name)) return fail('forbidden-name', 'attribute name is reserved');
-    if (seen.includes(name)) return fail('not-well-formed', 'repeated attribute');
-    seen.push(name);
-    if (seen.length > lim.maxAttributesPerElement) return fail('too-many-attributes', `more than ${lim.maxAttributesPerElement} attributes on one element`);
-    let k = skipSpace(text, nameEnd);
-    if (text.charCodeAt(k) !== 0x3d /* = */) return fail('not-well-formed', 'attribute without a value');
-    k = skipSpace(text, k + 1);
-    const quote = text.charAt(k);
-    if (quote !== '"' && quote !== "'") return fail('not-well-formed', 'attribute value must be quoted');
-    const close = text.indexOf(quote, k + 1);
-    if (close === -1) return fail('not-well-formed', 'unterminated attribute value');
-    if (close - k - 1 > lim.maxAttributeValueChars) {
-      return fail('attribute-too-long', `attribute value longer than ${lim.maxAttributeValueChars} characters`);
-    }
-    const raw = text.slice(k + 1, close);
-    if (raw.includes('<')) return fail('not-well-formed', "'<' inside an attribute value");
-    const decoded = decodeXmlText(normaliseAttributeWhitespace(raw.trim()));
-    if (decoded === undefined) problem.entity ??= 'attribute value has an undefined or malformed entity reference';
-    (tag.attributes ??= new Map()).set(publicName(name), decoded ?? '');
-    j = close + 1;
-  }
+/** scanAttributes' callback: trimmed, whitespace-normalised, entity-decoded value into the tag's map. */
+function addAttribute(tag: ScannedTag, name: string, raw: string): void {
+  const decoded = decodeXmlText(normaliseAttributeWhitespace(raw.trim()));
+  if (decoded === undefined) tag.problem.entity ??= 'attribute value has an undefined or malformed entity reference';
+  (tag.attributes ??= new Map()).set(publicName(name), decoded ?? '');
 }
 
