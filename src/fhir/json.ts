@@ -1,6 +1,7 @@
 // Safe FHIR JSON parsing (issue 4 point 1). The bytes are capped and decoded as strict UTF-8, then one linear
 // pre-scan bounds nesting depth and key count and refuses duplicate or prototype-polluting keys, before
 // JSON.parse ever runs. Duplicate keys matter: two parsers taking different copies is a smuggling vector.
+import { decodeBodyText } from './body-text.js';
 
 export interface JsonLimits {
   /** Deepest object/array nesting accepted. A Subscription needs 4. */
@@ -28,7 +29,6 @@ export type JsonParseResult =
 
 type Failure = Extract<JsonParseResult, { ok: false }>;
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 function fail(reason: JsonParseFailureReason, detail: string): Failure {
@@ -38,14 +38,9 @@ function fail(reason: JsonParseFailureReason, detail: string): Failure {
 /** Parses a JSON body. Never throws. A UTF-8 byte-order mark is tolerated (RFC 8259 §8.1). */
 export function parseFhirJson(body: Buffer, maxBytes: number, limits: Partial<JsonLimits> = {}): JsonParseResult {
   const lim: JsonLimits = { ...DEFAULT_JSON_LIMITS, ...limits };
-  if (body.length > maxBytes) return fail('too-large', `body exceeds ${maxBytes} bytes`);
-  if (body.length === 0) return fail('empty', 'body is empty');
-  let text: string;
-  try {
-    text = UTF8.decode(body);
-  } catch {
-    return fail('encoding', 'body is not valid UTF-8');
-  }
+  const decoded = decodeBodyText(body, maxBytes);
+  if (!decoded.ok) return decoded;
+  const text = decoded.text;
   const scanned = preScan(text, lim);
   if (scanned) return scanned;
   try {

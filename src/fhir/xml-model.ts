@@ -1,6 +1,8 @@
 // The FHIR XML model shared by both parsing engines (xml-fast-xml-parser.ts, xml-single-pass.ts): the tree type,
 // limits, failure reasons, the strict UTF-8 decode every body gets first, and entity decoding for attribute values.
 
+import { decodeBodyText } from './body-text.js';
+
 export const FHIR_XML_NAMESPACE = 'http://hl7.org/fhir';
 
 /** One XML element: name, decoded attributes, child elements in document order, and its own character data. */
@@ -63,20 +65,14 @@ export function fail(reason: XmlParseFailureReason, detail: string): XmlParseFai
   return { ok: false, reason, detail };
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 /** Characters XML 1.0 forbids anywhere (C0 controls except tab/LF/CR, and the two non-characters). */
 const ILLEGAL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
 
 /** The byte cap, then strict UTF-8 and the characters XML forbids: what every engine checks before reading. */
 export function decodeXmlBody(body: Buffer, maxBytes: number): { ok: true; text: string } | XmlParseFailure {
-  if (body.length > maxBytes) return fail('too-large', `body exceeds ${maxBytes} bytes`);
-  if (body.length === 0) return fail('empty', 'body is empty');
-  let text: string;
-  try {
-    text = UTF8.decode(body);
-  } catch {
-    return fail('encoding', 'body is not valid UTF-8');
-  }
+  const decoded = decodeBodyText(body, maxBytes);
+  if (!decoded.ok) return decoded;
+  const text = decoded.text;
   if (ILLEGAL_CHARS.test(text)) return fail('encoding', 'body contains characters XML does not allow (wrong encoding?)');
   return { ok: true, text };
 }
