@@ -117,9 +117,9 @@ export function usePkiAndUpstream(
   });
 }
 
-/** A config for tests: ephemeral ports, generated PKI, repo registry and PDS data, silent logs. */
-export function testConfig(pki: Pki, overrides: { upstreamUrl?: string; dataDir?: string; patch?: (raw: Record<string, any>) => void } = {}): Config {
-  const raw: Record<string, any> = {
+/** The `server` and `admin` config of every test gateway: loopback, ephemeral ports, the generated PKI. */
+export function loopbackListeners(pki: Pki): Record<string, any> {
+  return {
     server: {
       host: '127.0.0.1',
       port: 0,
@@ -127,6 +127,13 @@ export function testConfig(pki: Pki, overrides: { upstreamUrl?: string; dataDir?
       limits: { headersTimeoutMs: 5000, requestTimeoutMs: 10000 },
     },
     admin: { host: '127.0.0.1', port: 0 },
+  };
+}
+
+/** A config for tests: ephemeral ports, generated PKI, repo registry and PDS data, silent logs. */
+export function testConfig(pki: Pki, overrides: { upstreamUrl?: string; dataDir?: string; patch?: (raw: Record<string, any>) => void } = {}): Config {
+  const raw: Record<string, any> = {
+    ...loopbackListeners(pki),
     registry: { path: join(PROJECT_ROOT, 'config', 'endpoints.yaml') },
     upstream: overrides.upstreamUrl
       ? { kind: 'http', url: overrides.upstreamUrl, timeoutMs: 2000, connectTimeoutMs: 1000 }

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import type { Pki } from './e2e.js';
+import { loopbackListeners, type Pki } from './e2e.js';
 
 export const CLI_ENTRY = join(PROJECT_ROOT, 'dist', 'src', 'main.js');
 
@@ -42,13 +42,7 @@ export interface CliConfigOptions {
 export function writeCliConfig(pki: Pki, opts: CliConfigOptions): { file: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'nems-ops-cli-'));
   const raw: Record<string, any> = {
-    server: {
-      host: '127.0.0.1',
-      port: 0,
-      tls: { cert: pki.file('server.pem'), key: pki.file('server-key.pem'), ca: pki.file('ca.pem'), crl: pki.file('crl.pem') },
-      limits: { headersTimeoutMs: 5000, requestTimeoutMs: 10000 },
-    },
-    admin: { host: '127.0.0.1', port: 0 },
+    ...loopbackListeners(pki),
     registry: { path: opts.registryPath ?? join(PROJECT_ROOT, 'config', 'endpoints.yaml') },
     upstream: { kind: 'http', url: opts.upstreamUrl, timeoutMs: 5000, connectTimeoutMs: 1000 },
     pds: { kind: 'local', local: { path: join(PROJECT_ROOT, 'config', 'pds-local.yaml') } },
