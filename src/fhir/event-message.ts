@@ -204,7 +204,7 @@ function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nh
   }
   const families = childrenNamed(humanName, 'family');
   if (families.length > 1) return invalid(`${element}.extension(name).valueHumanName.family`, 'is allowed at most once');
-  const family = onlyValue(humanName, 'family');
+  const family = families[0]?.attributes.get('value') || undefined;
   const given: string[] = [];
   for (const g of childrenNamed(humanName, 'given')) {
     const v = g.attributes.get('value');
