@@ -1,6 +1,6 @@
 // The single-pass XML engine: one linear scan that both refuses what is not allowed (no DTD, no entities, no
 // processing instructions, no CDATA, bounded depth, element count and attribute size) and builds the tree.
-// Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~470 µs for fast-xml-parser, held to
+// Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~355 µs for fast-xml-parser, held to
 // exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
 import {
   BAD_TEXT_REFERENCE, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
