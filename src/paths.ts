@@ -17,5 +17,3 @@ function findProjectRoot(start: string): string {
 export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 export const DEFAULT_CONFIG_PATH = join(PROJECT_ROOT, 'config', 'gateway.yaml');
 export const DEFAULT_CERTS_DIR = join(PROJECT_ROOT, 'certs-example', 'generated');
-/** The shared NEMS example fixtures, checked out beside the repository (../shared). */
-export const SHARED_FIXTURES_DIR = join(PROJECT_ROOT, '..', 'shared', 'fixtures', 'nems-examples');

@@ -1,11 +1,9 @@
 // Every NEMS example event (shared/fixtures/nems-examples) published through real mTLS by child-health, with the
 // outcome stated per file; then the NHS-number and PDS outcomes on the publish path. Nothing that is rejected, and
 // nothing carrying an unverified NHS number, reaches the upstream.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
+import { readNemsExample } from '../helpers/nems-examples.js';
 import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { explicitCriteria, EXPLICIT_SUBSCRIPTION, subscriptionXml } from '../helpers/bodies.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
@@ -63,7 +61,7 @@ async function publish(body: Buffer, code = 'Vaccinations') {
 
 describe('NEMS example events published through the gateway', () => {
   it.each(FIXTURES.map((f) => [`${f.file} as ${f.code}`, f] as const))('%s', async (_name, f) => {
-    const body = readFileSync(join(SHARED_FIXTURES_DIR, f.file));
+    const body = readNemsExample(f.file);
     const { res, stats } = await publish(body, f.code);
     if (f.expect === 'forwarded') {
       expect(stats.count).toBe(1);
@@ -76,7 +74,7 @@ describe('NEMS example events published through the gateway', () => {
 });
 
 describe('NHS numbers on the publish path', () => {
-  const vaccination = readFileSync(join(SHARED_FIXTURES_DIR, 'vaccinations-1-new.xml'), 'utf8');
+  const vaccination = readNemsExample('vaccinations-1-new.xml').toString('utf8');
   const withNhsNumber = (n: string) => Buffer.from(vaccination.replaceAll('9912003888', n));
 
   it.each([
@@ -119,7 +117,7 @@ describe('NHS numbers on the subscription create path', () => {
 });
 
 describe('routing demographics against the PDS record on the publish path (§6.1, §2.10.4)', () => {
-  const vaccination = readFileSync(join(SHARED_FIXTURES_DIR, 'vaccinations-1-new.xml'), 'utf8');
+  const vaccination = readNemsExample('vaccinations-1-new.xml').toString('utf8');
   // config/pds-local.yaml: 9912003888 is DAWKINS, Jack (no birth date: the examples disagree on it);
   // 9000000009 is Smith, Jane, born 2010-10-22.
   const asJaneSmith = (family: string, birth: string) =>

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
 import { collectEventNhsNumbers, validateEventMessage, type EventMessageResult } from '../../src/fhir/event-message.js';
@@ -7,8 +5,8 @@ import { eventTypeByCode, eventTypeByPublishCode, type NemsEventType } from '../
 import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
 import { parseFhirXml, type XmlElement } from '../../src/fhir/xml.js';
 import { VACCINATION_PUBLISH_XML, vaccinationPublishXml } from '../helpers/bodies.js';
+import { nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/nems-examples/', import.meta.url));
 const PUBLISH_CAP = 3 * 1024 * 1024;
 
 function tree(xml: string | Buffer): XmlElement {
@@ -64,7 +62,7 @@ const FIXTURE_TABLE: {
 
 describe('IG example event messages through publish validation (outcome stated per file)', () => {
   it.each(FIXTURE_TABLE)('$file under $interaction.Write → body stage: $body; end to end: $endToEnd', (row) => {
-    const root = tree(readFileSync(`${FIXTURES}${row.file}`));
+    const root = tree(readNemsExample(row.file));
     const result = validateEventMessage(root, publishEvent(row.interaction));
     expect(outcome(result)).toBe(row.body);
     // Extraction is independent of the other rules: invalid modulus-11 numbers are found even where the
@@ -82,9 +80,8 @@ describe('IG example event messages through publish validation (outcome stated p
     }
   });
 
-  it('covers every fixture in the folder', async () => {
-    const { readdirSync } = await import('node:fs');
-    const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.xml')).sort();
+  it('covers every fixture in the folder', () => {
+    const files = nemsExampleFiles();
     expect(FIXTURE_TABLE.map((r) => r.file).sort()).toEqual(files);
   });
 
@@ -96,7 +93,7 @@ describe('IG example event messages through publish validation (outcome stated p
   });
 
   it('rejects a valid vaccinations fixture sent under the Newbornhearing InteractionID → 422 INVALID_RESOURCE', () => {
-    const root = tree(readFileSync(`${FIXTURES}vaccinations-1-new.xml`));
+    const root = tree(readNemsExample('vaccinations-1-new.xml'));
     const result = validateEventMessage(root, publishEvent('Newbornhearing'));
     expect(outcome(result)).toBe('422 INVALID_RESOURCE');
     expect(!result.ok && result.rejection.diagnostics).toContain('InteractionID');

@@ -2,12 +2,10 @@
 // failure reason) of the default pre-scan + fast-xml-parser engine for every input. Inputs are the
 // real NEMS example events, the test bodies, and generated documents full of the awkward parts (entities, line
 // ends, whitespace, comments, renamed names, structural mistakes).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseFhirXml, type XmlElement, type XmlParseResult } from '../../src/fhir/xml.js';
-import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
+import { nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
 import { EXPLICIT_SUBSCRIPTION_XML, vaccinationPublishXml } from '../helpers/bodies.js';
 
 const CAP = 3 * 1024 * 1024;
@@ -29,8 +27,7 @@ function expectSame(xml: string | Buffer): void {
 
 describe('the single-pass engine gives exactly the tree (or failure) of the fast-xml-parser engine', () => {
   it('for every NEMS example event and the test bodies', () => {
-    const fixtures = existsSync(SHARED_FIXTURES_DIR) ? readdirSync(SHARED_FIXTURES_DIR).filter((f) => f.endsWith('.xml')) : [];
-    for (const file of fixtures) expectSame(readFileSync(join(SHARED_FIXTURES_DIR, file)));
+    for (const file of nemsExampleFiles()) expectSame(readNemsExample(file));
     expectSame(vaccinationPublishXml());
     expectSame(EXPLICIT_SUBSCRIPTION_XML);
   });

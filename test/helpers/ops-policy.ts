@@ -1,8 +1,6 @@
 // The issue-3 policy cases as a reusable end-to-end check (same rules as test/e2e/policy.e2e.test.ts), so other
 // deployments of the gateway (cluster mode) can be held to identical outcomes.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
+import { readNemsExample } from './nems-examples.js';
 import type { PolicyBody, PolicyCase } from '../pipeline/policy-cases.js';
 import { send, spineCodeOf, type CountingUpstream, type Pki } from './e2e.js';
 import { EXPLICIT_SUBSCRIPTION, ODS_URL, subscriptionJson, subscriptionXml } from './bodies.js';
@@ -21,7 +19,7 @@ export function policyBody(c: PolicyCase, body: PolicyBody): Buffer {
     case 'raw':
       return Buffer.from(body.text);
     case 'event':
-      return readFileSync(join(SHARED_FIXTURES_DIR, EVENT_FIXTURE[body.eventCode] ?? 'vaccinations-1-new.xml'));
+      return readNemsExample(EVENT_FIXTURE[body.eventCode] ?? 'vaccinations-1-new.xml');
     case 'subscription': {
       const model = c.endpoint === 'child-health'
         ? { ...EXPLICIT_SUBSCRIPTION, contacts: [{ system: 'url', value: `${ODS_URL}${CHILD_HEALTH_ODS}`, use: 'work' }], channel: { type: 'message', endpoint: CHILD_HEALTH_MAILBOX } }

@@ -1,12 +1,11 @@
-import { SHARED_FIXTURES_DIR } from '../../src/paths.js';
 // Test helpers for the embedded NEMS core: temp data directories, Subscription and event bodies, request shortcuts.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readNemsExample } from '../helpers/nems-examples.js';
 import { createNemsCore, type CoreResponse, type NemsCore, type NemsCoreOptions } from '../../src/nems-core/core.js';
 import { SUBSCRIPTION_INTERACTIONS } from '../../src/pipeline/routes.js';
 
-export const FIXTURES = SHARED_FIXTURES_DIR;
 export const BASE_URL = 'https://nems.example.test/STU3';
 
 export interface Organisation {
@@ -159,7 +158,7 @@ export function idFromLocation(response: CoreResponse): string {
 }
 
 export function fixture(name: string): Buffer {
-  return readFileSync(join(FIXTURES, name));
+  return readNemsExample(name);
 }
 
 export interface EventOptions {

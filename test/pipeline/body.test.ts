@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { eventTypeByCode, eventTypeByPublishCode } from '../../src/fhir/events.js';
 import { createBodyStage } from '../../src/pipeline/stages/body.js';
@@ -7,9 +5,9 @@ import { createReadBodyStage } from '../../src/pipeline/stages/read-body.js';
 import type { ParsedEventMessage, ParsedSubscription } from '../../src/pipeline/types.js';
 import { EXPLICIT_SUBSCRIPTION, EXPLICIT_SUBSCRIPTION_JSON, EXPLICIT_SUBSCRIPTION_XML, subscriptionJson, subscriptionXml, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
 import { GP_SYSTEM } from '../fhir/example-registrations.js';
+import { nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
 import { bodyContext, bodyTestConfig, ScriptedSource, wire } from './body-context.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/nems-examples/', import.meta.url));
 const config = bodyTestConfig();
 const stage = createBodyStage(config);
 const vaccinations = eventTypeByCode('vaccinations-1')!;
@@ -137,13 +135,13 @@ describe("stages 'read-body' then 'body' over every IG example", () => {
     'Professional-Contacts-1': 'Professionalcontacts',
     'vaccinations-1': 'Vaccinations',
   };
-  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.xml'));
+  const files = nemsExampleFiles();
 
   it.each(files)('%s', async (file) => {
     const prefix = Object.keys(publishable).find((p) => file.startsWith(p));
     // Spine-published examples are sent under the Vaccinations InteractionID: nothing they could use exists.
     const publishEventType = eventTypeByPublishCode(prefix ? publishable[prefix]! : 'Vaccinations')!;
-    const bytes = readFileSync(`${FIXTURES}${file}`);
+    const bytes = readNemsExample(file);
     const ctx = bodyContext('publish', { source: new ScriptedSource(bytes), publishEventType });
     expect(wire(await readBody.run(ctx))).toBe('pass');
     const result = wire(await stage.run(ctx));
