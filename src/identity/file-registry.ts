@@ -110,6 +110,11 @@ export function parseRegistry(raw: unknown, file: string): Endpoint[] {
 }
 
 export function loadRegistryFile(file: string): Endpoint[] {
+  return readRegistryYaml(file, parseRegistry);
+}
+
+/** Reads a registry YAML file (this one, or the SDS registry's overlay) and hands the document to `parse`. */
+export function readRegistryYaml<T>(file: string, parse: (raw: unknown, file: string) => T): T {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -123,7 +128,7 @@ export function loadRegistryFile(file: string): Endpoint[] {
     // The first line names the problem and its position; the rest quotes the file, which stays out of logs.
     throw new RegistryError(file, [`YAML syntax: ${(err as Error).message.split('\n')[0]}`]);
   }
-  return parseRegistry(raw, file);
+  return parse(raw, file);
 }
 
 export class FileEndpointRegistry implements EndpointRegistry {
