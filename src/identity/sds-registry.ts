@@ -60,8 +60,12 @@ export class SdsEndpointRegistry implements EndpointRegistry {
     this.#metrics = options.metricsRegistry ? new SdsMetrics(options.metricsRegistry, this) : undefined;
   }
 
+  /**
+   * Bumped on every install; while the copy is past maxStaleMs it reads as a different (negative) number, so
+   * identities cached per connection are looked up again — and denied — instead of outliving the registry.
+   */
   get generation(): number {
-    return this.#generation;
+    return this.usable() ? this.#generation : -this.#generation - 1;
   }
 
   /** Epoch ms of the last good refresh; undefined before the first. */
