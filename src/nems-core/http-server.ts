@@ -207,7 +207,7 @@ export async function runMailboxCommand(argv: string[]): Promise<number> {
   let positionals: string[];
   let dataDir: string | undefined;
   try {
-    ({ options, positionals } = parseArgs(argv, ['follow']));
+    ({ options, positionals } = parseArgs(argv, ['follow', 'mesh', 'ack']));
     dataDir = dataDirFrom(options, typeof options['data-dir'] === 'string' ? undefined : tryLoadConfig(options, false));
   } catch (err) {
     process.stderr.write(`nems-gateway mailbox: ${(err as Error).message}\n`);
@@ -215,9 +215,11 @@ export async function runMailboxCommand(argv: string[]): Promise<number> {
   }
   const mailboxId = positionals[0];
   if (!mailboxId || positionals.length !== 1 || !MAILBOX_ID_PATTERN.test(mailboxId)) {
-    process.stderr.write('usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D]\n');
+    process.stderr.write('usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D] | --mesh --password-file F [--ack] [--save DIR] [--config F]\n');
     return 2;
   }
+  // --mesh: the mailbox's inbox on the MESH API (core.mesh), not the folder.
+  if (options.mesh === true) return (await import('../mesh/mailbox-command.js')).runMeshMailbox(mailboxId, options, tryLoadConfig(options, false));
   if (!dataDir) {
     process.stderr.write('nems-gateway mailbox: no configuration found; pass --data-dir D (or --config F)\n');
     return 2;
