@@ -46,7 +46,8 @@ const ODS = { test: (v: string) => odsSchema.safeParse(v).success };
 const FQDN = { test: (v: string) => fqdnSchema.safeParse(v).success };
 /** SDS party keys: `<ODS>-<digits>` or Spine's own (`YES-0000806`). */
 const PARTY_KEY = /^[A-Za-z0-9-]{1,64}$/;
-const INTERACTION = /^urn:nhs:names:services:[A-Za-z0-9:._-]{1,200}$/;
+/** Any printable value: SDS holds ebXML service names too (even with stray commas); only NEMS ones are granted. */
+const INTERACTION = /^[\x21-\x7e]{1,300}$/;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

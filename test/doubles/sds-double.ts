@@ -30,6 +30,13 @@ export interface MhsRecord {
   readonly nhsMHSEndPoint?: readonly string[];
   readonly nhsMhsCPAId?: string;
   readonly uniqueIdentifier?: readonly string[];
+  readonly nhsMHSSyncReplyMode?: string;
+  readonly nhsMHSRetryInterval?: string;
+  readonly nhsMHSRetries?: string;
+  readonly nhsMHSPersistDuration?: string;
+  readonly nhsMHSDuplicateElimination?: string;
+  readonly nhsMHSAckRequested?: string;
+  readonly nhsMHSActor?: readonly string[];
 }
 
 export interface SdsData {
@@ -205,12 +212,17 @@ function endpoints(data: SdsData, url: URL, paging: boolean): Record<string, unk
 
 // ------------------------------------------------------------------------------------------------ FHIR mapping
 
+/** Python truthiness, as the mapper tests attributes: LDAP answers hold empty lists for absent values. */
+function truthy(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== '' && value !== 0 && !(Array.isArray(value) && value.length === 0);
+}
+
 function identifier(system: string, value: string | undefined) {
-  return value ? { system, value } : undefined;
+  return truthy(value) ? { system, value } : undefined;
 }
 
 function valueReference(url: string, system: string, value: unknown) {
-  return value ? { url, valueReference: { identifier: { system, value } } } : undefined;
+  return truthy(value) ? { url, valueReference: { identifier: { system, value } } } : undefined;
 }
 
 function compact<T>(items: Array<T | undefined>): T[] {
@@ -234,7 +246,7 @@ function deviceResource(r: AsRecord): Record<string, unknown> {
 
 /** fhir_json_mapper.build_endpoint_resources: one Endpoint per nhsMHSEndPoint address. */
 function endpointResources(r: MhsRecord): Record<string, unknown>[] {
-  const addresses = r.nhsMHSEndPoint?.length ? r.nhsMHSEndPoint : [undefined];
+  const addresses = truthy(r.nhsMHSEndPoint) ? r.nhsMHSEndPoint! : [undefined];
   return addresses.map((address) => {
     const endpoint: Record<string, unknown> = {
       resourceType: 'Endpoint',
@@ -243,7 +255,7 @@ function endpointResources(r: MhsRecord): Record<string, unknown>[] {
       connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-msg', display: 'HL7 FHIR Messaging' },
       payloadType: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/endpoint-payload-type', code: 'any', display: 'Any' }] }],
     };
-    if (address) endpoint.address = address;
+    if (truthy(address)) endpoint.address = address;
     endpoint.managingOrganization = { identifier: { system: ODS_SYSTEM, value: r.nhsIDCode } };
     const ids = compact([
       identifier('https://fhir.nhs.uk/Id/nhsMhsFQDN', r.nhsMhsFQDN),
@@ -252,8 +264,22 @@ function endpointResources(r: MhsRecord): Record<string, unknown>[] {
       identifier('https://fhir.nhs.uk/Id/nhsMHSId', r.uniqueIdentifier?.[0]),
     ]);
     if (ids.length) endpoint.identifier = ids;
-    const interaction = valueReference(URL_SDS_INTERACTION, SERVICE_ID_SYSTEM, r.nhsMhsSvcIA);
-    if (interaction) endpoint.extension = [interaction];
+    // _build_extension_array: the reliability attributes, each only when present.
+    const str = (url: string, value: unknown) => (truthy(value) ? { url, valueString: value } : undefined);
+    const reliability = compact<Record<string, unknown>>([
+      str('nhsMHSSyncReplyMode', r.nhsMHSSyncReplyMode),
+      str('nhsMHSRetryInterval', r.nhsMHSRetryInterval),
+      truthy(r.nhsMHSRetries) ? { url: 'nhsMHSRetries', valueInteger: Number.parseInt(String(r.nhsMHSRetries), 10) } : undefined,
+      str('nhsMHSPersistDuration', r.nhsMHSPersistDuration),
+      str('nhsMHSDuplicateElimination', r.nhsMHSDuplicateElimination),
+      str('nhsMHSAckRequested', r.nhsMHSAckRequested),
+      str('nhsMHSActor', r.nhsMHSActor?.[0]),
+    ]);
+    const extension = compact<Record<string, unknown>>([
+      reliability.length ? { url: 'https://fhir.nhs.uk/StructureDefinition/Extension-SDS-ReliabilityConfiguration', extension: reliability } : undefined,
+      valueReference(URL_SDS_INTERACTION, SERVICE_ID_SYSTEM, r.nhsMhsSvcIA),
+    ]);
+    if (extension.length) endpoint.extension = extension;
     return endpoint;
   });
 }
@@ -304,9 +330,29 @@ function acceptType(req: IncomingMessage): string {
 }
 
 /** error_handler.write_error: an OperationOutcome with a Spine code per status. */
-function writeError(res: ServerResponse, status: number, diagnostics: string): void {
-  const [code, issueCode, text] =
-    status === 400 ? ['BAD_REQUEST', 'required', diagnostics]
+function writeError(res: ServerResponse, status: number, diagnostics: string, correlationId = randomUUID().toUpperCase()): void {
+  const [code, issueCode, text] = errorParts(status, diagnostics);
+  const body = JSON.stringify({
+    resourceType: 'OperationOutcome',
+    id: correlationId,
+    issue: [{ severity: 'error', code: issueCode, details: { coding: [{ system: SPINE_SYSTEM, code, display: SPINE_DISPLAY[code] ?? code }] }, diagnostics: text }],
+  }, null, 4);
+  res.writeHead(status, { 'content-type': 'application/fhir+json', 'x-correlation-id': correlationId, ...(status === 405 ? { allow: 'GET' } : {}) });
+  res.end(body);
+}
+
+/** The displays error_handler.SpineCodings gives the codes used here. */
+const SPINE_DISPLAY: Readonly<Record<string, string>> = {
+  BAD_REQUEST: 'Bad request',
+  ACCESS_DENIED: 'Access has been denied to process this request',
+  NO_RECORD_FOUND: 'No record found',
+  NOT_IMPLEMENTED: 'Not implemented',
+  MISSING_OR_INVALID_HEADER: 'There is a required header missing or invalid',
+  INTERNAL_SERVER_ERROR: 'Unexpected internal server error',
+};
+
+function errorParts(status: number, diagnostics: string): [string, string, string] {
+  return status === 400 ? ['BAD_REQUEST', 'required', diagnostics]
     : status === 401 ? ['ACCESS_DENIED', 'forbidden', diagnostics]
     : status === 404 ? ['NO_RECORD_FOUND', 'not-found', 'HTTP endpoint not found']
     : status === 405 ? ['NOT_IMPLEMENTED', 'not-supported', 'HTTP operation not supported']
@@ -315,13 +361,6 @@ function writeError(res: ServerResponse, status: number, diagnostics: string): v
     : status === 504 ? ['INTERNAL_SERVER_ERROR', 'timeout', 'LDAP request timed out']
     : status >= 500 ? ['INTERNAL_SERVER_ERROR', 'exception', diagnostics]
     : ['BAD_REQUEST', 'exception', diagnostics];
-  const body = JSON.stringify({
-    resourceType: 'OperationOutcome',
-    id: randomUUID().toUpperCase(),
-    issue: [{ severity: 'error', code: issueCode, details: { coding: [{ system: SPINE_SYSTEM, code, display: code }] }, diagnostics: text }],
-  }, null, 4);
-  res.writeHead(status, { 'content-type': 'application/fhir+json', ...(status === 405 ? { allow: 'GET' } : {}) });
-  res.end(body);
 }
 
 // ------------------------------------------------------------------------------------------------ by hand
