@@ -204,7 +204,7 @@ export async function startMeshDouble(options: MeshDoubleOptions): Promise<MeshD
     if (sub === '/outbox/tracking' && method === 'GET') {
       const message = state.messages.get((url.searchParams.get('messageID') ?? '').toUpperCase());
       if (!message || message.sender !== me) throw new MeshHttpError(404);
-      return (res) => json(res, 200, trackingV1(message), v2 ? V2 : 'application/json');
+      return (res) => json(res, 200, v2 ? trackingV2(message) : trackingV1(message), v2 ? V2 : 'application/json');
     }
     if (sub === '/inbox' && method === 'GET') {
       const ids = state.inbox(me).map((msg) => msg.messageId);
@@ -267,14 +267,22 @@ function chunkRange(value: string, requestChunk: number): { n: number; total: nu
   return { n, total };
 }
 
+/** views/tracking.create_tracking_response, model 1 (also the only model of the deprecated by-local-id route). */
 function trackingV1(message: StoredMeshMessage): Record<string, unknown> {
   return {
     addressType: 'ALL', chunkCount: message.totalChunks, dtsId: message.messageId, messageId: message.messageId,
     fileName: message.fileName ?? `${message.messageId}.dat`, fileSize: message.chunks.reduce((n, c) => n + (c?.length ?? 0), 0),
-    localId: message.localId, messageType: 'DATA', recipient: message.recipient, sender: message.sender,
-    status: message.status === 'uploading' ? 'Uploading' : message.status === 'accepted' ? 'Accepted' : 'Acknowledged',
-    statusSuccess: message.status === 'uploading' ? undefined : 'SUCCESS', subject: message.subject,
-    uploadTimestamp: message.createdAt, workflowId: message.workflowId,
+    localId: message.localId, messageType: 'Data', partnerId: message.partnerId ?? '', recipient: message.recipient, sender: message.sender,
+    status: message.status[0]!.toUpperCase() + message.status.slice(1), statusSuccess: 'SUCCESS', subject: message.subject,
+    uploadTimestamp: message.createdAt.replace(/[-:T]/g, '').slice(0, 14), workflowId: message.workflowId,
+  };
+}
+
+/** views/tracking.create_tracking_response, model 2 (Accept: application/vnd.mesh.v2+json). */
+function trackingV2(message: StoredMeshMessage): Record<string, unknown> {
+  return {
+    message_id: message.messageId, local_id: message.localId, workflow_id: message.workflowId, filename: message.fileName,
+    upload_timestamp: message.createdAt, recipient: message.recipient, status: message.status, status_success: true,
   };
 }
 
