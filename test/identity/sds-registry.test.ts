@@ -195,3 +195,20 @@ describe('SDS registry refresh', () => {
     }
   });
 });
+
+describe('shipped configuration for the doubles', () => {
+  it('config/local-doubles.yaml validates, with every secret named by file and resolved beside it', async () => {
+    const { loadConfig } = await import('../../src/config/load.js');
+    const { config } = loadConfig(join(PROJECT_ROOT, 'config', 'local-doubles.yaml'));
+    expect(config.registry.kind).toBe('sds');
+    expect(config.registry.sds!.auth).toEqual({ kind: 'api-key', apiKeyFile: join(PROJECT_ROOT, 'data', 'secrets', 'sds-apikey') });
+    expect(config.core.delivery).toBe('mesh');
+    expect(config.core.mesh!.passwordFile).toBe(join(PROJECT_ROOT, 'data', 'secrets', 'mesh-password'));
+    expect(config.core.mesh!.tls!.ca).toBe(join(PROJECT_ROOT, 'certs-example', 'generated', 'ca.pem'));
+  });
+
+  it('refuses core.delivery mesh without core.mesh, and registry.kind sds without registry.sds', () => {
+    expect(() => parseConfig({ server: { tls: { cert: 'c', key: 'k', ca: 'a' } }, registry: { path: 'r' }, core: { delivery: 'mesh' } }, join(dir, 'g.yaml'))).toThrow(/core\.mesh: is required when delivery is mesh/);
+    expect(() => parseConfig({ server: { tls: { cert: 'c', key: 'k', ca: 'a' } }, registry: { kind: 'sds', path: 'r' } }, join(dir, 'g.yaml'))).toThrow(/registry\.sds: is required when kind is sds/);
+  });
+});
