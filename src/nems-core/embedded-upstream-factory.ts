@@ -6,7 +6,7 @@ import { EmbeddedUpstream } from '../upstream/embedded.js';
 import type { UpstreamHandle } from '../upstream/index.js';
 import { createNemsCore } from './core.js';
 import type { PatientDirectory } from './matching.js';
-import { MeshOutbox } from './mesh-outbox.js';
+import { meshDeliveryHook } from './mesh-outbox.js';
 
 /** The local traced-number store as the core's patient directory: GP, postcode and birth date of traced patients. */
 export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirectory {
@@ -33,9 +33,9 @@ export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirec
  */
 export async function createEmbeddedUpstream(config: Config, logger: Logger, local?: LocalPdsStore, gatewayPort: () => number = () => config.server.port): Promise<UpstreamHandle> {
   // core.delivery mesh: matched events queue in the store and a sender takes them to MESH (mesh-outbox.ts).
-  let outbox: MeshOutbox | undefined;
+  const mesh = config.core.delivery === 'mesh' ? meshDeliveryHook(config.core.dataDir, config.core.mesh!, logger.child({ component: 'mesh-sender' })) : undefined;
   const core = createNemsCore({
-    ...(config.core.delivery === 'mesh' ? { deliver: (control, body, publicationId) => outbox!.enqueue(control, body, publicationId) } : {}),
+    ...(mesh ? { deliver: mesh.deliver } : {}),
     dataDir: config.core.dataDir,
     // Location names the gateway, as Spine's names Spine: clients follow it back through the gateway.
     baseUrl: config.core.baseUrl ?? (() => `https://localhost:${gatewayPort()}${config.nems.pathPrefix}`),
@@ -47,22 +47,17 @@ export async function createEmbeddedUpstream(config: Config, logger: Logger, loc
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
     logger: logger.child({ component: 'nems-core' }),
   });
-  if (config.core.delivery === 'mesh') {
-    try {
-      outbox = new MeshOutbox({ dataDir: config.core.dataDir, mesh: config.core.mesh!, logger: logger.child({ component: 'mesh-sender' }) });
-    } catch (err) {
-      await core.close();
-      throw err;
-    }
-    await outbox.start();
-  }
+  await mesh?.open().catch(async (err: unknown) => {
+    await core.close();
+    throw err;
+  });
   logger.info({ dataDir: config.core.dataDir, delivery: config.core.delivery }, 'embedded reference NEMS core open');
   const upstream = new EmbeddedUpstream(core);
   return {
     upstream,
     close: async () => {
       await upstream.close();
-      await outbox?.close();
+      await mesh?.close();
     },
   };
 }

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { LocalPdsStore } from '../pds/local-store.js';
 import { createNemsCore, type CoreResponse, type NemsCore } from './core.js';
 import { patientDirectoryFromLocalPds } from './embedded-upstream-factory.js';
+import { meshDeliveryHook } from './mesh-outbox.js';
 import { listMailbox, MAILBOX_ID_PATTERN, tailMailbox, type MailboxMessage } from './outbox.js';
 
 export interface CoreServerOptions {
@@ -169,24 +170,34 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
   if (config?.pds.kind === 'local') local = await LocalPdsStore.open(config.pds.local.path);
   // Spine's Location names Spine's own host; the standalone core names its own address unless told otherwise.
   const explicitBaseUrl = typeof options['base-url'] === 'string' ? options['base-url'] : undefined;
+  const mesh = config?.core.delivery === 'mesh' ? meshDeliveryHook(dataDir, config.core.mesh!) : undefined;
   const core = createNemsCore({
+    ...(mesh ? { deliver: mesh.deliver } : {}),
     dataDir,
     baseUrl: explicitBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${pathPrefix}`,
     pathPrefix,
     ...(config ? { lifecycle: config.core.lifecycle, maxPublishBytes: config.nems.publishMaxBytes, maxSubscriptionBytes: config.nems.subscriptionMaxBytes } : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
   });
+  try {
+    await mesh?.open();
+  } catch (err) {
+    await core.close();
+    process.stderr.write(`nems-gateway core: cannot open MESH delivery (${(err as Error).message})\n`);
+    return 1;
+  }
   let running: RunningCoreServer;
   try {
     running = await startCoreServer({ core, host, port });
   } catch (err) {
     await core.close();
+    await mesh?.close();
     process.stderr.write(`nems-gateway core: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? 'error'})\n`);
     return 1;
   }
   process.stdout.write(`NEMS core listening on ${running.url}${pathPrefix} (data ${dataDir})\n`);
   const stop = () => {
-    void running.close().then(() => core.close()).then(() => process.exit(0));
+    void running.close().then(() => core.close()).then(() => mesh?.close()).then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -246,3 +246,32 @@ function toRow(r: Row): MeshOutboxRow {
     ...(r.last_error !== null ? { lastError: r.last_error } : {}),
   };
 }
+
+export interface MeshDeliveryHook {
+  /** The core's `deliver` option. */
+  readonly deliver: (control: MeshControl, body: Buffer, publicationId: string) => void;
+  /**
+   * Opens the outbox on the core's store and starts the sender. Call it right after creating the core, before any
+   * other await: the outbox is opened synchronously, ahead of the core's first delivery pass.
+   */
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** core.delivery mesh for a core about to be built (the embedded upstream, `nems-gateway core`). */
+export function meshDeliveryHook(dataDir: string, mesh: MeshDeliveryConfig, logger?: CoreLogger): MeshDeliveryHook {
+  let outbox: MeshOutbox | undefined;
+  return {
+    deliver: (control, body, publicationId) => {
+      if (!outbox) throw new Error('MESH outbox is not open');
+      outbox.enqueue(control, body, publicationId);
+    },
+    open: () => {
+      outbox = new MeshOutbox({ dataDir, mesh, ...(logger ? { logger } : {}) });
+      return outbox.start();
+    },
+    close: async () => {
+      await outbox?.close();
+    },
+  };
+}

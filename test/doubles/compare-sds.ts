@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { startSdsDouble, type SdsData } from './sds-double.js';
+import { optionReader } from './cli-options.js';
 
 const ODS = 'https://fhir.nhs.uk/Id/ods-organization-code';
 const SVC = 'https://fhir.nhs.uk/Id/nhsServiceInteractionId';
@@ -52,10 +53,7 @@ async function fetchOne(base: string, req: (typeof SDS_COMPARISON_REQUESTS)[numb
 }
 
 async function main(argv: string[]): Promise<void> {
-  const option = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i === -1 ? undefined : argv[i + 1];
-  };
+  const option = optionReader(argv);
   const reference = option('reference');
   const mockData = option('mock-data');
   if (!reference || !mockData) {

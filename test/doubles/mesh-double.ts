@@ -13,6 +13,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMeshAuthorization } from '../../src/mesh/auth.js';
+import { optionReader } from './cli-options.js';
 
 export interface MeshDoubleMailbox {
   readonly id: string;
@@ -327,10 +328,7 @@ function errorResponse(res: ServerResponse, req: IncomingMessage, err: MeshHttpE
 // ------------------------------------------------------------------------------------------------ by hand
 
 async function main(argv: string[]): Promise<void> {
-  const option = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i === -1 ? undefined : argv[i + 1];
-  };
+  const option = optionReader(argv);
   const mailboxesFile = option('mailboxes') ?? fileURLToPath(new URL('../../../test/fixtures/mesh/example-mailboxes.json', import.meta.url));
   const sharedKeyFile = option('shared-key-file');
   const tlsDir = option('tls-dir');

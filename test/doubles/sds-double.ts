@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { optionReader } from './cli-options.js';
 
 /** An nhsAs record (accredited system), attribute names as the SDS LDAP schema spells them. */
 export interface AsRecord {
@@ -367,10 +368,7 @@ function errorParts(status: number, diagnostics: string): [string, string, strin
 
 /** `node dist/test/doubles/sds-double.js [--port N] [--data records.json] [--api-key-file F] [--page-size N]` */
 async function main(argv: string[]): Promise<void> {
-  const option = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i === -1 ? undefined : argv[i + 1];
-  };
+  const option = optionReader(argv);
   const dataFile = option('data') ?? fileURLToPath(new URL('../../../test/fixtures/sds/example-records.json', import.meta.url));
   const apiKeyFile = option('api-key-file');
   const double = await startSdsDouble({
