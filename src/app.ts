@@ -8,7 +8,7 @@ import { startAdmin, type ReadinessCheck, type RunningAdmin } from './edge/admin
 import { watchFileChanges, type WatchedFile } from './edge/file-watch.js';
 import { startGateway, type RunningGateway } from './edge/gateway.js';
 import { trackLiveConnections } from './edge/live-connections.js';
-import { FileEndpointRegistry } from './identity/file-registry.js';
+import { openEndpointRegistry } from './identity/open-registry.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { openPdsLookup } from './pds/index.js';
 import type { PdsLookup } from './pds/types.js';
@@ -47,13 +47,14 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const { config, logger } = options;
   applyRuntimeTuning(config.runtime);
   const metrics = options.metrics ?? createMetrics();
-  const registry = new FileEndpointRegistry(config.registry.path);
   // A start-up failure closes whatever was already opened, so the process can exit with its error.
   const opened: Array<() => Promise<unknown>> = [];
   const undo = async (err: unknown): Promise<never> => {
     for (const close of opened.reverse()) await close().catch(() => undefined);
     throw err;
   };
+  const registry = await openEndpointRegistry(config, { logger, metricsRegistry: metrics.registry });
+  opened.push(async () => registry.close?.());
   const pds = await openPdsLookup(config, { observer: metrics.pdsObserver, logger });
   opened.push(() => pds.lookup.close());
   // The embedded core (better-sqlite3) is loaded only when it is the upstream: a gateway in front of Spine never pays its memory.
@@ -96,6 +97,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       }),
     },
     { name: 'upstream', check: () => upstream.upstream.ready() },
+    ...(registry.ready ? [{ name: 'registry', check: () => registry.ready!() }] : []),
     ...(config.pds.kind === 'fhir' && config.pds.fhir ? [{ name: 'pds', check: () => remotePdsReady(pds.lookup, config.pds.fhir!) }] : []),
   ];
   const admin = options.admin === false || !config.admin.enabled
@@ -183,6 +185,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await gateway.drain(config.lifecycle.drainDeadlineMs);
     clearTimeout(force);
     await upstream.close();
+    await registry.close?.();
     await pds.lookup.close();
     await admin?.close();
     logger.info('stopped');

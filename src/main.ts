@@ -13,6 +13,8 @@ commands:
                                 run the embedded reference NEMS core as a standalone HTTP server
   mailbox <id> [--follow] [--data-dir D]
                                 list (or follow) the messages delivered to a MESH-style mailbox
+  mailbox <id> --mesh --password-file F [--ack] [--save DIR] [--config F]
+                                list (download, acknowledge) the messages in a MESH API inbox (core.mesh)
   demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
                                 run the end-to-end demo scenario against a freshly started gateway
 `;

@@ -28,7 +28,7 @@ interface Reply {
 }
 
 export async function runDemoCommand(argv: readonly string[]): Promise<number> {
-  const { options } = parseArgs(argv, ['keep-data'], ['config', 'certs', 'data-dir']);
+  const { options } = parseArgs(argv, ['keep-data'], ['config', 'certs', 'data-dir', 'mailbox-password-file']);
   const { config: base } = loadConfig(configPathFromEnv(typeof options.config === 'string' ? options.config : undefined));
   const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : mkdtempSync(join(tmpdir(), 'nems-demo-'));
   const certsDir = typeof options.certs === 'string' ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;
@@ -114,17 +114,24 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     check('202 Accepted', published.status === 202, `${published.status}`);
 
     out(`4. the event is delivered to gp-system's MESH mailbox ${GP.mailbox}`);
-    let delivered = listMailbox(dataDir, GP.mailbox);
-    for (let i = 0; i < 100 && delivered.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      delivered = listMailbox(dataDir, GP.mailbox);
-    }
-    const message = delivered[0];
-    check('one message in the mailbox', delivered.length === 1, message
-      ? `${message.control.messageId} workflow ${message.control.workflowId}, subscription ${message.control.subscriptionIds.join(',')}`
-      : 'none');
-    if (message) {
-      check('the delivered XML is the published event, byte for byte', readFileSync(message.xmlPath).equals(eventXml), message.xmlPath);
+    if (config.core.delivery === 'mesh') {
+      // core.delivery mesh: the subscriber reads its own inbox through the MESH API.
+      const viaMesh = await (await import('../mesh/demo-delivery.js')).awaitMeshDelivery(config, GP.mailbox,
+        typeof options['mailbox-password-file'] === 'string' ? options['mailbox-password-file'] : undefined, eventXml);
+      check('the event arrived in the MESH inbox, byte for byte', viaMesh.ok, viaMesh.detail);
+    } else {
+      let delivered = listMailbox(dataDir, GP.mailbox);
+      for (let i = 0; i < 100 && delivered.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        delivered = listMailbox(dataDir, GP.mailbox);
+      }
+      const message = delivered[0];
+      check('one message in the mailbox', delivered.length === 1, message
+        ? `${message.control.messageId} workflow ${message.control.workflowId}, subscription ${message.control.subscriptionIds.join(',')}`
+        : 'none');
+      if (message) {
+        check('the delivered XML is the published event, byte for byte', readFileSync(message.xmlPath).equals(eventXml), message.xmlPath);
+      }
     }
 
     out('5. rejections');

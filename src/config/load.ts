@@ -143,7 +143,7 @@ function resolvePaths(config: Config, base: string): Config {
   return {
     ...config,
     server: { ...config.server, tls: { ...tls, cert: abs(tls.cert), key: abs(tls.key), ca: abs(tls.ca), crl: absOpt(tls.crl) } },
-    registry: { ...config.registry, path: abs(config.registry.path) },
+    registry: { ...config.registry, path: abs(config.registry.path), ...(config.registry.sds ? { sds: resolveSdsPaths(config.registry.sds, abs) } : {}) },
     upstream: upstreamTls
       ? { ...config.upstream, tls: { ...upstreamTls, ca: absOpt(upstreamTls.ca), cert: absOpt(upstreamTls.cert), key: absOpt(upstreamTls.key) } }
       : config.upstream,
@@ -158,6 +158,17 @@ function resolvePaths(config: Config, base: string): Config {
       ...config.nems,
       jwt: { ...config.nems.jwt, signed: { ...config.nems.jwt.signed, keys: config.nems.jwt.signed.keys.map((k) => ({ ...k, path: abs(k.path) })) } },
     },
-    core: { ...config.core, dataDir: abs(config.core.dataDir) },
+    core: { ...config.core, dataDir: abs(config.core.dataDir), ...(config.core.mesh ? { mesh: resolveMeshPaths(config.core.mesh, abs) } : {}) },
   };
+}
+
+function resolveSdsPaths(sds: NonNullable<Config['registry']['sds']>, abs: (p: string) => string): NonNullable<Config['registry']['sds']> {
+  const auth = sds.auth.kind === 'api-key' ? { ...sds.auth, apiKeyFile: abs(sds.auth.apiKeyFile) } : { ...sds.auth, privateKeyPath: abs(sds.auth.privateKeyPath) };
+  return { ...sds, auth };
+}
+
+function resolveMeshPaths(mesh: NonNullable<Config['core']['mesh']>, abs: (p: string) => string): NonNullable<Config['core']['mesh']> {
+  const absOpt = (p: string | undefined): string | undefined => (p === undefined ? undefined : abs(p));
+  const tls = mesh.tls ? { ...mesh.tls, ca: absOpt(mesh.tls.ca), cert: absOpt(mesh.tls.cert), key: absOpt(mesh.tls.key) } : undefined;
+  return { ...mesh, passwordFile: abs(mesh.passwordFile), sharedKeyFile: abs(mesh.sharedKeyFile), ...(tls ? { tls } : {}) };
 }

@@ -124,6 +124,16 @@ const upstreamSchema = z
     }
   });
 
+/** NHS API platform application-restricted auth: a signed JWT client assertion exchanged for a bearer token (PDS, SDS). */
+const applicationRestrictedAuth = z.strictObject({
+  kind: z.literal('application-restricted'),
+  tokenUrl: httpUrl,
+  apiKey: z.string().min(1),
+  privateKeyPath: z.string().min(1),
+  kid: z.string().min(1),
+  tokenLifetimeSeconds: z.number().int().min(30).max(300).default(300),
+});
+
 const pdsOutcomeAction = z.enum(['allow', 'reject']);
 
 const pdsSchema = z
@@ -137,14 +147,7 @@ const pdsSchema = z
         auth: z
           .discriminatedUnion('kind', [
             z.strictObject({ kind: z.literal('none') }),
-            z.strictObject({
-              kind: z.literal('application-restricted'),
-              tokenUrl: httpUrl,
-              apiKey: z.string().min(1),
-              privateKeyPath: z.string().min(1),
-              kid: z.string().min(1),
-              tokenLifetimeSeconds: z.number().int().min(30).max(300).default(300),
-            }),
+            applicationRestrictedAuth,
           ])
           .default({ kind: 'none' }),
         endUserOrganisationOds: z.string().optional(),
@@ -187,6 +190,29 @@ const pdsSchema = z
 
 const lifecycleState = z.enum(['active', 'deprecated', 'no-longer-supported', 'withdrawn']);
 
+const meshDeliverySchema = z.strictObject({
+  url: httpUrl.describe('MESH API base URL (the part before /messageexchange), e.g. https://msg.intspineservices.nhs.uk'),
+  mailboxId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be a MESH mailbox id').describe('The core\'s own MESH mailbox, which sends every event'),
+  passwordFile: z.string().min(1).describe('File holding the sending mailbox\'s password (never inline in the YAML)'),
+  sharedKeyFile: z.string().min(1).describe('File holding the MESH environment shared key used in the NHSMESH HMAC-SHA256 Authorization header'),
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional().describe('CA bundle the MESH server certificate must chain to (default: Node\'s roots)'),
+      cert: z.string().min(1).optional().describe('Client certificate presented to MESH (mTLS)'),
+      key: z.string().min(1).optional().describe('Private key of the client certificate'),
+      servername: z.string().min(1).optional().describe('TLS server name to verify when it differs from the URL host'),
+    })
+    .optional()
+    .describe('mTLS to the MESH API; required by the real MESH, optional for a local double over http'),
+  maxChunkBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(20 * 1024 * 1024)
+    .describe('Messages larger than this are sent in chunks of this many bytes (MESH allows up to 100 MB per chunk)'),
+  timeoutMs: positiveMs.default(30_000).describe('Deadline (ms) for one MESH request'),
+  maxAttempts: z.number().int().min(1).max(1000).default(20).describe('Send attempts per message before it is parked as failed (visible in metrics and logs)'),
+  initialBackoffMs: positiveMs.default(1_000).describe('Wait before the first retry (ms); doubled after each failure, with jitter'),
+  maxBackoffMs: positiveMs.default(300_000).describe('Longest wait between retries (ms)'),
+  pollIntervalMs: positiveMs.default(5_000).describe('How often the sender looks for messages whose retry time has come (new messages are sent at once)'),
+});
+
 const coreSchema = z
   .strictObject({
     dataDir: z.string().min(1).default('../data'),
@@ -196,8 +222,16 @@ const coreSchema = z
     lifecycle: z
       .record(z.string(), z.strictObject({ state: lifecycleState, since: z.string().optional(), info: z.string().optional() }))
       .default({}),
+    delivery: z.enum(['folder', 'mesh']).default('folder')
+      .describe('Where matched events go: `folder` writes MESH-style files under dataDir/mesh; `mesh` sends them through the MESH API (core.mesh)'),
+    mesh: meshDeliverySchema.optional().describe('The MESH API the core sends events through (delivery mesh) and `nems-gateway mailbox --mesh` reads'),
   })
-  .prefault({});
+  .prefault({})
+  .check((ctx) => {
+    if (ctx.value.delivery === 'mesh' && !ctx.value.mesh) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['mesh'], message: 'is required when delivery is mesh' });
+    }
+  });
 
 const rateLimitRule = z.strictObject({
   /** Sustained requests per second. */
@@ -215,11 +249,45 @@ const rateLimitSchema = z
   })
   .prefault({});
 
+const sdsRegistrySchema = z.strictObject({
+  baseUrl: httpUrl.describe('SDS FHIR R4 API base URL, e.g. https://int.api.service.nhs.uk/spine-directory/FHIR/R4'),
+  auth: z
+    .discriminatedUnion('kind', [
+      z.strictObject({
+        kind: z.literal('api-key'),
+        apiKeyFile: z.string().min(1).describe('File holding the NHS API platform API key sent as the `apikey` header (the SDS FHIR API security pattern); never put the key in the YAML'),
+      }),
+      applicationRestrictedAuth,
+    ])
+    .describe('How the gateway authenticates to SDS: `api-key` (SDS FHIR API pattern) or `application-restricted` (signed JWT, as for PDS)'),
+  interactions: z.array(z.string().min(1)).min(1).optional()
+    .describe('NEMS InteractionIDs to look up per ODS code (one /Device and one /Endpoint search each); default every NEMS InteractionID'),
+  refreshIntervalMs: positiveMs.default(300_000).describe('How often the registry is rebuilt from SDS, in ms; shorter notices SDS changes sooner at the cost of more SDS calls'),
+  retryIntervalMs: positiveMs.default(30_000).describe('After a failed refresh, the next attempt comes this soon (ms), never later than refreshIntervalMs'),
+  maxStaleMs: positiveMs.default(3_600_000).describe('Age (ms) past which the last good copy is no longer used: the gateway denies every client and /readyz fails until SDS answers again'),
+  timeoutMs: positiveMs.default(10_000).describe('Deadline (ms) for one SDS search, every page and the token included; a timeout fails the whole refresh'),
+  maxPages: z.number().int().min(1).max(100).default(20).describe('Most Bundle pages followed for one search; more is treated as a failed refresh, never as a partial answer'),
+  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024).describe('Cap on one SDS response body, in bytes; a larger answer fails the refresh'),
+  concurrency: z.number().int().min(1).max(16).default(4).describe('SDS searches in flight at once during a refresh'),
+});
+
+const registrySchema = z
+  .strictObject({
+    kind: z.enum(['file', 'sds']).default('file').describe('file: endpoints read from the YAML registry at `path`; sds: endpoints, ASIDs, ODS codes and interactions read from the SDS FHIR API, with the NEMS-only parts from the overlay at `path`'),
+    path: z.string().min(1).describe('kind file: the endpoint registry YAML; kind sds: the overlay YAML (ODS codes to read, mailboxes, workflow ids, category bag, pins)'),
+    sds: sdsRegistrySchema.optional().describe('The SDS FHIR API the registry is read from (kind sds)'),
+  })
+  .check((ctx) => {
+    if (ctx.value.kind === 'sds' && !ctx.value.sds) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['sds'], message: 'is required when kind is sds' });
+    }
+  });
+
 export const configSchema = z.strictObject({
   server: serverSchema,
   admin: adminSchema,
   nems: nemsSchema,
-  registry: z.strictObject({ kind: z.literal('file').default('file'), path: z.string().min(1) }),
+  registry: registrySchema,
   upstream: upstreamSchema,
   pds: pdsSchema,
   core: coreSchema,
@@ -263,3 +331,5 @@ export type JwtConfig = Config['nems']['jwt'];
 export type PdsConfig = Config['pds'];
 export type UpstreamConfig = Config['upstream'];
 export type LifecycleState = z.infer<typeof lifecycleState>;
+export type SdsRegistryConfig = z.infer<typeof sdsRegistrySchema>;
+export type MeshDeliveryConfig = z.infer<typeof meshDeliverySchema>;

@@ -18,32 +18,33 @@ const LEGACY_PUBLISH_INTERACTIONS = PUBLISHABLE_EVENT_TYPES.flatMap((e) => [
   `${PUBLISH_PREFIX}${e.code}.Write`,
   ...[e.code, e.publishInteractionCode!].flatMap((name) => [`${PUBLISH_PREFIX}${name}.write:1`, `${PUBLISH_PREFIX}${name}.write:2`]),
 ]);
-const knownInteractions = new Set([...ALL_INTERACTION_IDS, ...LEGACY_PUBLISH_INTERACTIONS]);
+/** Every InteractionID a registry may list (current and legacy publish forms); the SDS registry filters by it too. */
+export const knownInteractions: ReadonlySet<string> = new Set([...ALL_INTERACTION_IDS, ...LEGACY_PUBLISH_INTERACTIONS]);
 
-const fqdn = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a DNS name');
-const odsCode = z.string().regex(/^[A-Z0-9]{1,9}$/, 'must be an ODS code (1 to 9 upper-case letters or digits)');
+export const fqdn = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a DNS name');
+export const odsCode = z.string().regex(/^[A-Z0-9]{1,9}$/, 'must be an ODS code (1 to 9 upper-case letters or digits)');
+
+export const fingerprint = z.string().regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint (64 hex digits)');
+export const asidSchema = z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID');
+export const mailboxSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a MESH mailbox id'),
+  odsCode,
+  workflowIds: z.array(z.string().refine((w) => knownWorkflowIds.has(w), 'is not a NEMS workflow ID')).default([]),
+});
 
 const registryFileSchema = z.strictObject({
   endpoints: z.array(
     z.strictObject({
       fqdn,
-      fingerprints: z.array(z.string().regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint (64 hex digits)')).default([]),
+      fingerprints: z.array(fingerprint).default([]),
       asids: z
         .array(
           z.strictObject({
-            asid: z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID'),
+            asid: asidSchema,
             odsCodes: z.array(odsCode).min(1),
             interactions: z.array(z.string().refine((i) => knownInteractions.has(i), 'is not a NEMS InteractionID')),
             subscriptionTypes: z.array(z.enum(['explicit', 'generic'])).default([]),
-            mailboxes: z
-              .array(
-                z.strictObject({
-                  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a MESH mailbox id'),
-                  odsCode,
-                  workflowIds: z.array(z.string().refine((w) => knownWorkflowIds.has(w), 'is not a NEMS workflow ID')).default([]),
-                }),
-              )
-              .default([]),
+            mailboxes: z.array(mailboxSchema).default([]),
             upstreamClientCertificate: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
           }),
         )
@@ -109,6 +110,11 @@ export function parseRegistry(raw: unknown, file: string): Endpoint[] {
 }
 
 export function loadRegistryFile(file: string): Endpoint[] {
+  return readRegistryYaml(file, parseRegistry);
+}
+
+/** Reads a registry YAML file (this one, or the SDS registry's overlay) and hands the document to `parse`. */
+export function readRegistryYaml<T>(file: string, parse: (raw: unknown, file: string) => T): T {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -122,7 +128,7 @@ export function loadRegistryFile(file: string): Endpoint[] {
     // The first line names the problem and its position; the rest quotes the file, which stays out of logs.
     throw new RegistryError(file, [`YAML syntax: ${(err as Error).message.split('\n')[0]}`]);
   }
-  return parseRegistry(raw, file);
+  return parse(raw, file);
 }
 
 export class FileEndpointRegistry implements EndpointRegistry {

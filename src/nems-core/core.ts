@@ -27,7 +27,7 @@ import {
 import { DEFAULT_GEOGRAPHY, type GeographyTables } from './geography.js';
 import { publishVerdict, subscribeVerdict, type LifecycleTable } from './lifecycle.js';
 import { resolvePatient, selectDeliveries, type EventFacts, type PatientDirectory, type PatientRecord } from './matching.js';
-import { MAILBOX_ID_PATTERN, writeMeshMessage } from './outbox.js';
+import { MAILBOX_ID_PATTERN, writeMeshMessage, type MeshControl } from './outbox.js';
 import { CoreStore, type DeliveryRecord, type StoredPublication, type StoreStats } from './store.js';
 
 /** Minimal logger shape (pino's Logger satisfies it). Never given NHS numbers or bodies. */
@@ -61,6 +61,12 @@ export interface NemsCoreOptions {
   readonly directoryTimeoutMs?: number;
   /** Injectable clock (ms since the epoch) for ages, `end` and timestamps. */
   readonly now?: () => number;
+  /**
+   * Where each matched (event, mailbox) goes: the MESH-style folder by default, or a durable queue (core.delivery
+   * mesh). Called before the publication is marked delivered and again if a crash interrupts: must be idempotent
+   * per `control.messageId`, and throw when it cannot record the message.
+   */
+  readonly deliver?: (control: MeshControl, body: Buffer, publicationId: string) => void;
 }
 
 export type HeaderValue = string | string[] | number | undefined;
@@ -458,13 +464,15 @@ export class NemsCore {
       for (const d of deliveries) {
         const messageId = meshMessageId(publication, d.mailboxId);
         const deliveredAt = this.now();
-        writeMeshMessage(this.dataDir, {
+        const control: MeshControl = {
           messageId, mailboxId: d.mailboxId, workflowId,
           ...(d.mexPartnerId ? { mexPartnerId: d.mexPartnerId } : {}),
           subscriptionIds: d.subscriptionIds,
           ...(event.messageHeaderId ? { localId: event.messageHeaderId } : {}),
           timestamp: new Date(deliveredAt).toISOString(), eventCode: event.eventCode, fromAsid: publication.fromAsid,
-        }, publication.body);
+        };
+        if (this.options.deliver) this.options.deliver(control, publication.body, publication.id);
+        else writeMeshMessage(this.dataDir, control, publication.body);
         records.push({ messageId, mailboxId: d.mailboxId, workflowId, ...(d.mexPartnerId ? { mexPartnerId: d.mexPartnerId } : {}), subscriptionIds: d.subscriptionIds, deliveredAt });
       }
     } catch (err) {

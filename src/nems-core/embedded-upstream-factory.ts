@@ -6,6 +6,7 @@ import { EmbeddedUpstream } from '../upstream/embedded.js';
 import type { UpstreamHandle } from '../upstream/index.js';
 import { createNemsCore } from './core.js';
 import type { PatientDirectory } from './matching.js';
+import { meshDeliveryHook } from './mesh-outbox.js';
 
 /** The local traced-number store as the core's patient directory: GP, postcode and birth date of traced patients. */
 export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirectory {
@@ -31,7 +32,10 @@ export function patientDirectoryFromLocalPds(local: LocalPdsStore): PatientDirec
  * `gatewayPort` is read per response: with `server.port: 0` the gateway's port is known only once it listens.
  */
 export async function createEmbeddedUpstream(config: Config, logger: Logger, local?: LocalPdsStore, gatewayPort: () => number = () => config.server.port): Promise<UpstreamHandle> {
+  // core.delivery mesh: matched events queue in the store and a sender takes them to MESH (mesh-outbox.ts).
+  const mesh = config.core.delivery === 'mesh' ? meshDeliveryHook(config.core.dataDir, config.core.mesh!, logger.child({ component: 'mesh-sender' })) : undefined;
   const core = createNemsCore({
+    ...(mesh ? { deliver: mesh.deliver } : {}),
     dataDir: config.core.dataDir,
     // Location names the gateway, as Spine's names Spine: clients follow it back through the gateway.
     baseUrl: config.core.baseUrl ?? (() => `https://localhost:${gatewayPort()}${config.nems.pathPrefix}`),
@@ -43,7 +47,17 @@ export async function createEmbeddedUpstream(config: Config, logger: Logger, loc
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
     logger: logger.child({ component: 'nems-core' }),
   });
-  logger.info({ dataDir: config.core.dataDir }, 'embedded reference NEMS core open');
+  await mesh?.open().catch(async (err: unknown) => {
+    await core.close();
+    throw err;
+  });
+  logger.info({ dataDir: config.core.dataDir, delivery: config.core.delivery }, 'embedded reference NEMS core open');
   const upstream = new EmbeddedUpstream(core);
-  return { upstream, close: () => upstream.close() };
+  return {
+    upstream,
+    close: async () => {
+      await upstream.close();
+      await mesh?.close();
+    },
+  };
 }

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { LocalPdsStore } from '../pds/local-store.js';
 import { createNemsCore, type CoreResponse, type NemsCore } from './core.js';
 import { patientDirectoryFromLocalPds } from './embedded-upstream-factory.js';
+import { meshDeliveryHook } from './mesh-outbox.js';
 import { listMailbox, MAILBOX_ID_PATTERN, tailMailbox, type MailboxMessage } from './outbox.js';
 
 export interface CoreServerOptions {
@@ -169,24 +170,34 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
   if (config?.pds.kind === 'local') local = await LocalPdsStore.open(config.pds.local.path);
   // Spine's Location names Spine's own host; the standalone core names its own address unless told otherwise.
   const explicitBaseUrl = typeof options['base-url'] === 'string' ? options['base-url'] : undefined;
+  const mesh = config?.core.delivery === 'mesh' ? meshDeliveryHook(dataDir, config.core.mesh!) : undefined;
   const core = createNemsCore({
+    ...(mesh ? { deliver: mesh.deliver } : {}),
     dataDir,
     baseUrl: explicitBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${pathPrefix}`,
     pathPrefix,
     ...(config ? { lifecycle: config.core.lifecycle, maxPublishBytes: config.nems.publishMaxBytes, maxSubscriptionBytes: config.nems.subscriptionMaxBytes } : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
   });
+  try {
+    await mesh?.open();
+  } catch (err) {
+    await core.close();
+    process.stderr.write(`nems-gateway core: cannot open MESH delivery (${(err as Error).message})\n`);
+    return 1;
+  }
   let running: RunningCoreServer;
   try {
     running = await startCoreServer({ core, host, port });
   } catch (err) {
     await core.close();
+    await mesh?.close();
     process.stderr.write(`nems-gateway core: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? 'error'})\n`);
     return 1;
   }
   process.stdout.write(`NEMS core listening on ${running.url}${pathPrefix} (data ${dataDir})\n`);
   const stop = () => {
-    void running.close().then(() => core.close()).then(() => process.exit(0));
+    void running.close().then(() => core.close()).then(() => mesh?.close()).then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -207,7 +218,7 @@ export async function runMailboxCommand(argv: string[]): Promise<number> {
   let positionals: string[];
   let dataDir: string | undefined;
   try {
-    ({ options, positionals } = parseArgs(argv, ['follow']));
+    ({ options, positionals } = parseArgs(argv, ['follow', 'mesh', 'ack']));
     dataDir = dataDirFrom(options, typeof options['data-dir'] === 'string' ? undefined : tryLoadConfig(options, false));
   } catch (err) {
     process.stderr.write(`nems-gateway mailbox: ${(err as Error).message}\n`);
@@ -215,9 +226,11 @@ export async function runMailboxCommand(argv: string[]): Promise<number> {
   }
   const mailboxId = positionals[0];
   if (!mailboxId || positionals.length !== 1 || !MAILBOX_ID_PATTERN.test(mailboxId)) {
-    process.stderr.write('usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D]\n');
+    process.stderr.write('usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D] | --mesh --password-file F [--ack] [--save DIR] [--config F]\n');
     return 2;
   }
+  // --mesh: the mailbox's inbox on the MESH API (core.mesh), not the folder.
+  if (options.mesh === true) return (await import('../mesh/mailbox-command.js')).runMeshMailbox(mailboxId, options, tryLoadConfig(options, false));
   if (!dataDir) {
     process.stderr.write('nems-gateway mailbox: no configuration found; pass --data-dir D (or --config F)\n');
     return 2;

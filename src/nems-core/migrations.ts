@@ -75,6 +75,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deliveries_mailbox ON deliveries (mailbox_id, delivered_at);
     `,
   },
+  {
+    version: 3,
+    name: 'MESH outbox',
+    sql: `
+      CREATE TABLE mesh_outbox (
+        message_id      TEXT PRIMARY KEY,              -- deliveries.message_id; sent as mex-LocalID
+        publication_id  TEXT NOT NULL REFERENCES publications (id) ON DELETE CASCADE,
+        mailbox_id      TEXT NOT NULL,                 -- recipient (mex-To)
+        workflow_id     TEXT NOT NULL,
+        mex_partner_id  TEXT,
+        subject         TEXT,
+        state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        mesh_message_id TEXT,                          -- MESH's id, once the first chunk was accepted
+        chunk_bytes     INTEGER,                       -- fixed at the first attempt, so a resumed send splits alike
+        chunks_total    INTEGER,
+        chunks_sent     INTEGER NOT NULL DEFAULT 0,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        lease_owner     TEXT,
+        lease_until     INTEGER,
+        created_at      INTEGER NOT NULL,
+        sent_at         INTEGER,
+        UNIQUE (publication_id, mailbox_id)            -- one MESH message per mailbox per publish
+      );
+      CREATE INDEX mesh_outbox_due ON mesh_outbox (state, next_attempt_at);
+    `,
+  },
 ];
 
 /**

@@ -44,22 +44,22 @@ const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_TOKEN_CHARS = 8192;
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-interface HttpResponse {
+export interface HttpResponse {
   readonly status: number;
   readonly contentType: string;
   readonly body: Buffer;
 }
 
-/** One deadline for a whole logical lookup (token included). */
-class Deadline {
+/** One deadline for a whole logical lookup (token included). `service` names the remote in the timeout error. */
+export class Deadline {
   readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
   expired = false;
 
-  constructor(ms: number) {
+  constructor(ms: number, service = 'PDS') {
     this.timer = setTimeout(() => {
       this.expired = true;
-      this.controller.abort(new PdsUnavailableError('timeout', `PDS did not answer within ${ms} ms`));
+      this.controller.abort(new PdsUnavailableError('timeout', `${service} did not answer within ${ms} ms`));
     }, ms);
     this.timer.unref();
   }
@@ -227,8 +227,11 @@ export class PdsFhirClient implements PdsLookup {
   }
 }
 
-/** Fetches and caches application-restricted access tokens; concurrent callers share one refresh. */
-class TokenSource {
+/**
+ * Fetches and caches NHS API platform application-restricted access tokens; concurrent callers share one refresh.
+ * Shared by every NHS API client (PDS, SDS): `keySetting` names the config key in key errors, `service` the remote.
+ */
+export class TokenSource {
   private cached: { token: string; refreshAt: number } | undefined;
   private refreshing: Promise<string> | undefined;
   private signingKey: ReturnType<typeof importPKCS8> | undefined;
@@ -240,8 +243,10 @@ class TokenSource {
     private readonly now: () => number,
     private readonly timeoutMs: number,
     private readonly send: (url: string, init: { method: 'POST'; headers: Record<string, string>; body: string }, deadline: Deadline) => Promise<HttpResponse>,
+    keySetting = 'pds.fhir.auth.privateKeyPath',
+    private readonly service = 'PDS',
   ) {
-    this.pkcs8 = toPkcs8(privateKeyPem);
+    this.pkcs8 = toPkcs8(privateKeyPem, keySetting);
   }
 
   get(): Promise<string> {
@@ -267,7 +272,7 @@ class TokenSource {
       client_assertion: assertion,
     }).toString();
     // Its own deadline: a shared refresh may outlive the lookup that started it.
-    const deadline = new Deadline(this.timeoutMs);
+    const deadline = new Deadline(this.timeoutMs, `${this.service} token endpoint`);
     let response: HttpResponse;
     try {
       response = await this.send(this.auth.tokenUrl, {
@@ -303,24 +308,24 @@ class TokenSource {
   }
 }
 
-function readPrivateKey(path: string): string {
+export function readPrivateKey(path: string, keySetting = 'pds.fhir.auth.privateKeyPath'): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`pds.fhir.auth.privateKeyPath: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+    throw new Error(`${keySetting}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
   }
 }
 
 /** Accepts PKCS#1 or PKCS#8 PEM (NHS onboarding uses `openssl genrsa`), insists on RSA ≥ 2048 bits. */
-function toPkcs8(pem: string): string {
+function toPkcs8(pem: string, keySetting: string): string {
   let key;
   try {
     key = createPrivateKey(pem);
   } catch (err) {
-    throw new Error('pds.fhir.auth.privateKeyPath: not a PEM private key', { cause: err });
+    throw new Error(`${keySetting}: not a PEM private key`, { cause: err });
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new Error('pds.fhir.auth.privateKeyPath: must be an RSA key (RS512)');
-  if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error('pds.fhir.auth.privateKeyPath: RSA key must be at least 2048 bits');
+  if (key.asymmetricKeyType !== 'rsa') throw new Error(`${keySetting}: must be an RSA key (RS512)`);
+  if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error(`${keySetting}: RSA key must be at least 2048 bits`);
   return key.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
