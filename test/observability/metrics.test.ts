@@ -56,6 +56,7 @@ describe('gateway metrics: names, help and units', () => {
       'rate_limited_total', 'rejections_total', 'reload_last_failed', 'reloads_total', 'request_duration_seconds',
       'requests_in_flight', 'requests_total', 'tls_connections_active', 'tls_connections_total',
       'tls_handshake_failures_total', 'upstream_duration_seconds', 'upstream_errors_total',
+      'trust_material_refusals_total', 'crl_fetches_total', 'ocsp_checks_total',
     ].map((n) => P + n).sort());
     for (const name of names) expect(text, name).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
     expect(metricsContentType).toBe('text/plain; version=0.0.4; charset=utf-8');
