@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import { cachedDistributionPointCrls } from './crl-distribution-points.js';
-import { validateTrustMaterial, type CrlSource, type TrustMaterial } from './trust-material.js';
+import { TrustMaterialError, validateTrustMaterial, type CrlSource, type TrustMaterial } from './trust-material.js';
 
 export interface EdgeTlsMaterial {
   readonly options: SecureContextOptions;
@@ -41,7 +41,11 @@ export function loadEdgeTls(config: Config, now: Date = new Date()): EdgeTlsMate
         throw new Error(`server.tls.crl: cannot read ${tls.crl} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     }
-    crlSources.push(...cachedDistributionPointCrls(tls.crlDistributionPoints));
+    const fetched = cachedDistributionPointCrls(tls.crlDistributionPoints);
+    if (crlSources.length === 0 && fetched.length === 0 && tls.crlDistributionPoints.urls.length > 0) {
+      throw new TrustMaterialError('crl-required', `server.tls.crlDistributionPoints: no CRL could be fetched from ${tls.crlDistributionPoints.urls.join(', ')} and none is cached in ${tls.crlDistributionPoints.cacheDir}`);
+    }
+    crlSources.push(...fetched);
   }
   const trust = validateTrustMaterial({ caPem: ca, crlSources, revocation: tls.revocation, graceSeconds: tls.crlGraceSeconds, now });
   const options: SecureContextOptions = {
