@@ -6,7 +6,7 @@
 // the expected block, a truncated or malformed DER structure — so a reload can count the file as bad.
 // crlNextUpdate returns undefined only for a well-formed CRL that has no nextUpdate (optional in RFC 5280).
 import { X509Certificate } from 'node:crypto';
-import { PkiReadError, parseCrls, pemBlocks, type ParsedCrl, type PkiReadFailure } from './pki.js';
+import { MAX_PKI_INPUT_BYTES, PkiReadError, parseCrls, pemBlocks, type ParsedCrl, type PkiReadFailure } from './pki.js';
 
 export type CertInfoFailure = PkiReadFailure;
 
@@ -48,7 +48,7 @@ function notAfterOf(der: Buffer): Date {
 }
 
 function certificateBlocks(pem: string | Buffer): Buffer[] {
-  if (pem.length > 64 * 1024 * 1024) throw new CertInfoError('too-large', 'input exceeds 67108864 bytes');
+  if (pem.length > MAX_PKI_INPUT_BYTES) throw new CertInfoError('too-large', `input exceeds ${MAX_PKI_INPUT_BYTES} bytes`);
   const blocks = pemBlocks(typeof pem === 'string' ? pem : pem.toString('latin1'), 'CERTIFICATE');
   if (blocks.length === 0) throw new CertInfoError('no-certificate', 'no PEM certificate found');
   return blocks;
