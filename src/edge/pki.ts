@@ -3,6 +3,7 @@
 // read here decides whether trust material is fit to hand to OpenSSL (trust-material.ts): OpenSSL (node:tls)
 // still makes every handshake decision with it. node-forge is never used here.
 import { X509Certificate, constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { RsaSaPssParams } from '@peculiar/asn1-rsa';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
   Certificate, CertificateList, KeyUsage, KeyUsageFlags, id_ce_cRLNumber, id_ce_keyUsage, type AlgorithmIdentifier,
@@ -253,6 +254,7 @@ const ECDSA: Readonly<Record<string, string>> = {
 const EDDSA = new Set(['1.3.101.112', '1.3.101.113']);
 const RSASSA_PSS = '1.2.840.113549.1.1.10';
 const HASH_OIDS: Readonly<Record<string, string>> = {
+  '1.3.14.3.2.26': 'sha1',
   '2.16.840.1.101.3.4.2.1': 'sha256',
   '2.16.840.1.101.3.4.2.2': 'sha384',
   '2.16.840.1.101.3.4.2.3': 'sha512',
@@ -261,45 +263,13 @@ const HASH_OIDS: Readonly<Record<string, string>> = {
 /** RSASSA-PSS parameters (RFC 4055): hash and salt length; the MGF is MGF1 with the same hash (as OpenSSL signs). */
 function pssParameters(parameters: ArrayBuffer | null | undefined): { hash: string; saltLength: number } | undefined {
   if (!parameters) return undefined;
-  const der = Buffer.from(parameters);
-  // RSASSA-PSS-params ::= SEQUENCE { [0] hashAlgorithm, [1] maskGenAlgorithm, [2] saltLength, [3] trailerField }
-  let hash = 'sha1';
-  let saltLength = 20;
-  if (der[0] !== 0x30) return undefined;
-  let at = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
-  while (at < der.length) {
-    const tag = der[at]!;
-    const length = der[at + 1]!;
-    if (length & 0x80) return undefined;
-    const body = der.subarray(at + 2, at + 2 + length);
-    if (tag === 0xa0) {
-      // AlgorithmIdentifier SEQUENCE { OID, params }
-      const oidLength = body[3]!;
-      const oid = oidToString(body.subarray(4, 4 + oidLength));
-      const named = HASH_OIDS[oid];
-      if (!named) return undefined;
-      hash = named;
-    } else if (tag === 0xa2) {
-      if (body[0] !== 0x02) return undefined;
-      saltLength = Number(BigInt(`0x${body.subarray(2, 2 + body[1]!).toString('hex') || '0'}`));
-    }
-    at += 2 + length;
+  try {
+    const params = AsnConvert.parse(parameters, RsaSaPssParams);
+    const hash = HASH_OIDS[params.hashAlgorithm.algorithm];
+    return hash ? { hash, saltLength: params.saltLength } : undefined;
+  } catch {
+    return undefined;
   }
-  return { hash, saltLength };
-}
-
-function oidToString(bytes: Uint8Array): string {
-  if (bytes.length === 0) return '';
-  const parts = [Math.floor(bytes[0]! / 40), bytes[0]! % 40];
-  let value = 0;
-  for (const byte of bytes.subarray(1)) {
-    value = value * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) {
-      parts.push(value);
-      value = 0;
-    }
-  }
-  return parts.join('.');
 }
 
 /**
