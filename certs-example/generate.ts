@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
+import { crlNextUpdate } from '../src/edge/cert-info.js';
 import { DEFAULT_CERTS_DIR } from '../src/paths.js';
 
 const { pki, asn1, md } = forge;
@@ -22,6 +23,10 @@ interface Issued {
 }
 
 const DAY_MS = 86_400_000;
+/** How long the example CRL stays current: `npm start` refuses a CRL past its nextUpdate (README, revocation). */
+export const EXAMPLE_CRL_DAYS = 365;
+/** `--if-missing` regenerates the example PKI when its CRL has less than this left. */
+const CRL_RENEW_BEFORE_MS = 7 * DAY_MS;
 
 /** Client certificates every environment gets; FQDNs match config/endpoints.yaml. */
 export const EXAMPLE_CLIENTS = {
@@ -40,9 +45,9 @@ function nextSerial(): string {
   return `01${hex}`;
 }
 
-function rsaKeyPair(): forge.pki.rsa.KeyPair {
+function rsaKeyPair(bits = 2048): forge.pki.rsa.KeyPair {
   // forge delegates to node:crypto's generateKeyPairSync when available, so this is fast.
-  return pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+  return pki.rsa.generateKeyPair({ bits, e: 0x10001 });
 }
 
 function makeCa(commonName: string, now: number): Issued {
@@ -66,9 +71,9 @@ function makeCa(commonName: string, now: number): Issued {
 
 function issueLeaf(
   ca: Issued,
-  opts: { cn: string; dnsNames: string[]; ips?: string[]; usage: 'server' | 'client'; notBefore: Date; notAfter: Date },
+  opts: { cn: string; dnsNames: string[]; ips?: string[]; usage: 'server' | 'client'; notBefore: Date; notAfter: Date; keyBits?: number },
 ): Issued {
-  const keys = rsaKeyPair();
+  const keys = rsaKeyPair(opts.keyBits);
   const cert = pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = nextSerial();
@@ -93,8 +98,14 @@ function issueLeaf(
   return { cert, keys };
 }
 
+/** When a CRL was issued and when the next one is due (default: now, and EXAMPLE_CRL_DAYS ahead). */
+export interface CrlValidity {
+  readonly thisUpdate?: Date;
+  readonly nextUpdate?: Date;
+}
+
 /** A v2 CRL signed by the CA (node-forge has no CRL builder, so the DER is assembled here). */
-function makeCrl(ca: Issued, revokedSerials: string[], now: number, crlNumberHex = '01'): string {
+function makeCrl(ca: Issued, revokedSerials: string[], now: number, crlNumberHex = '01', validity: CrlValidity = {}): string {
   const sha256WithRsa = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(pki.oids.sha256WithRSAEncryption!).getBytes()),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
@@ -122,8 +133,8 @@ function makeCrl(ca: Issued, revokedSerials: string[], now: number, crlNumberHex
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes('01')),
     sha256WithRsa,
     pki.distinguishedNameToAsn1(ca.cert.subject),
-    utcTime(new Date(now - 60_000)),
-    utcTime(new Date(now + 30 * DAY_MS)),
+    utcTime(validity.thisUpdate ?? new Date(now - 60_000)),
+    utcTime(validity.nextUpdate ?? new Date(now + EXAMPLE_CRL_DAYS * DAY_MS)),
     ...(revoked.length ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, revoked)] : []),
     asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [authorityKeyId, crlNumber]),
@@ -160,7 +171,10 @@ export function generateExampleCertificates(
   const otherCa = makeCa('Untrusted Development CA', now);
   writeFileSync(join(dir, 'ca.pem'), pki.certificateToPem(ca.cert));
   // Only on request (tests of certificate rotation and CRL updates): the example CA's key never ships by default.
-  if (opts.keepCaKey) writeFileSync(join(dir, 'ca-key.pem'), pki.privateKeyToPem(ca.keys.privateKey), { mode: 0o600 });
+  if (opts.keepCaKey) {
+    writeFileSync(join(dir, 'ca-key.pem'), pki.privateKeyToPem(ca.keys.privateKey), { mode: 0o600 });
+    writeFileSync(join(dir, 'untrusted-ca-key.pem'), pki.privateKeyToPem(otherCa.keys.privateKey), { mode: 0o600 });
+  }
   writeFileSync(join(dir, 'untrusted-ca.pem'), pki.certificateToPem(otherCa.cert));
 
   const valid = { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 825 * DAY_MS) };
@@ -181,10 +195,10 @@ export function generateExampleCertificates(
   return { dir, clients: Object.keys(clients) };
 }
 
-/** The example CA of `dir`, from ca.pem and the ca-key.pem written with `keepCaKey`. */
-function loadCa(dir: string): Issued {
-  const cert = pki.certificateFromPem(readFileSync(join(dir, 'ca.pem'), 'utf8'));
-  const privateKey = pki.privateKeyFromPem(readFileSync(join(dir, 'ca-key.pem'), 'utf8')) as forge.pki.rsa.PrivateKey;
+/** The example CA of `dir` (or the untrusted one), from its PEM and the key written with `keepCaKey`. */
+function loadCa(dir: string, which: 'ca' | 'untrusted-ca' = 'ca'): Issued {
+  const cert = pki.certificateFromPem(readFileSync(join(dir, `${which}.pem`), 'utf8'));
+  const privateKey = pki.privateKeyFromPem(readFileSync(join(dir, `${which}-key.pem`), 'utf8')) as forge.pki.rsa.PrivateKey;
   return { cert, keys: { privateKey, publicKey: cert.publicKey as forge.pki.rsa.PublicKey } };
 }
 
@@ -204,24 +218,53 @@ export function issueServerCertificate(dir: string, name: string): string {
 }
 
 /**
- * Writes a new CRL from the example CA of `dir` (generated with `keepCaKey`) revoking the named certificates
- * (`<name>.pem` in `dir`), with the given CRL number. Returns the CRL in PEM.
+ * Issues another client certificate from the example CA of `dir` (generated with `keepCaKey`), written as
+ * `<name>.pem` and `<name>-key.pem`; `keyBits` makes a weaker or stronger RSA key than the default 2048.
  */
-export function writeExampleCrl(dir: string, revokedNames: readonly string[], file = 'crl.pem', crlNumber = 2): string {
-  const ca = loadCa(dir);
+export function issueClientCertificate(dir: string, name: string, fqdn: string, opts: { keyBits?: number } = {}): void {
+  const now = Date.now();
+  writePair(dir, name, issueLeaf(loadCa(dir), {
+    cn: fqdn, dnsNames: [fqdn], usage: 'client', notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 400 * DAY_MS),
+    ...(opts.keyBits ? { keyBits: opts.keyBits } : {}),
+  }));
+}
+
+/**
+ * Writes a new CRL from the example CA of `dir` (generated with `keepCaKey`) revoking the named certificates
+ * (`<name>.pem` in `dir`), with the given CRL number. `issuer: 'untrusted-ca'` signs it with the other CA, and
+ * `validity` moves thisUpdate/nextUpdate (an expired CRL, one from the future). Returns the CRL in PEM.
+ */
+export function writeExampleCrl(
+  dir: string,
+  revokedNames: readonly string[],
+  file = 'crl.pem',
+  crlNumber = 2,
+  opts: CrlValidity & { issuer?: 'ca' | 'untrusted-ca' } = {},
+): string {
+  const ca = loadCa(dir, opts.issuer);
   const serials = revokedNames.map((name) => pki.certificateFromPem(readFileSync(join(dir, `${name}.pem`), 'utf8')).serialNumber);
   const hex = crlNumber.toString(16);
-  const pem = makeCrl(ca, serials, Date.now(), hex.length % 2 ? `0${hex}` : hex);
+  const pem = makeCrl(ca, serials, Date.now(), hex.length % 2 ? `0${hex}` : hex, opts);
   writeFileSync(join(dir, file), pem);
   return pem;
+}
+
+/** True when `dir` holds an example PKI whose CRL is readable and current for at least CRL_RENEW_BEFORE_MS. */
+function examplePkiIsCurrent(dir: string): boolean {
+  if (!existsSync(join(dir, 'ca.pem')) || !existsSync(join(dir, 'crl.pem'))) return false;
+  try {
+    const nextUpdate = crlNextUpdate(readFileSync(join(dir, 'crl.pem')));
+    return nextUpdate !== undefined && nextUpdate.getTime() - Date.now() > CRL_RENEW_BEFORE_MS;
+  } catch {
+    return false;
+  }
 }
 
 function main(argv: string[]): void {
   const outIndex = argv.indexOf('--out');
   const dir = outIndex >= 0 && argv[outIndex + 1] ? resolve(argv[outIndex + 1]!) : DEFAULT_CERTS_DIR;
-  if (argv.includes('--if-missing') && existsSync(join(dir, 'ca.pem')) && existsSync(join(dir, 'crl.pem'))) {
-    return;
-  }
+  // A PKI whose CRL is stale (an older checkout made 30-day CRLs) is made anew: the gateway refuses stale CRLs.
+  if (argv.includes('--if-missing') && examplePkiIsCurrent(dir)) return;
   const result = generateExampleCertificates(dir);
   process.stdout.write(`example certificates written to ${result.dir}: ca, server, ${result.clients.join(', ')}, crl\n`);
 }

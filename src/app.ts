@@ -1,13 +1,17 @@
 // Assembles one gateway process from a validated Config: registry, PDS, upstream, stages, mTLS edge, admin
 // listener, hot reload and graceful drain. main.ts (CLI) and the end-to-end tests both start it through here.
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { startAdmin, type ReadinessCheck, type RunningAdmin } from './edge/admin.js';
 import { watchFileChanges, type WatchedFile } from './edge/file-watch.js';
 import { startGateway, type RunningGateway } from './edge/gateway.js';
-import { trackLiveConnections } from './edge/live-connections.js';
+import { createConnectionAdmission } from './edge/admission.js';
+import { createCrlDistributionPoints } from './edge/crl-distribution-points.js';
+import { trackLiveConnections, type LiveConnections } from './edge/live-connections.js';
+import { createOcspChecker } from './edge/ocsp.js';
+import { loadEdgeTls, type EdgeTlsMaterial } from './edge/tls.js';
+import { TrustMaterialError, describeTrustMaterial, revokedByIssuer } from './edge/trust-material.js';
 import { openEndpointRegistry } from './identity/open-registry.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { openPdsLookup } from './pds/index.js';
@@ -68,6 +72,27 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.now ? { now: options.now } : {}),
     onRateLimited: (operation) => metrics.rateLimited(operation),
   });
+  // Client-trust material: CRLs from distribution points are fetched before it is validated (fail closed: the
+  // gateway does not start without a current CRL for every CA, unless server.tls.revocation is none).
+  const tlsConfig = config.server.tls;
+  let listening = false;
+  const distributionPoints = tlsConfig.revocation === 'crl' && tlsConfig.crlDistributionPoints.urls.length > 0
+    ? createCrlDistributionPoints({
+        tls: tlsConfig,
+        logger,
+        observer: { fetched: (result) => metrics.crlFetched(result), refused: (reason) => metrics.trustMaterialRefused('distribution-point', reason) },
+        onUpdated: () => {
+          if (listening) void reload(['tls']);
+        },
+      })
+    : undefined;
+  await distributionPoints?.fetchAll();
+  let tlsInForce: EdgeTlsMaterial = await Promise.resolve().then(() => loadEdgeTls(config)).catch(undo);
+  const ocsp = tlsConfig.revocation === 'crl' && tlsConfig.ocsp.enabled
+    ? createOcspChecker({ config: tlsConfig.ocsp, logger, observer: { checked: (status, cache) => metrics.ocspChecked(status, cache) } })
+    : undefined;
+  let live: LiveConnections | undefined;
+  const admit = createConnectionAdmission({ tls: tlsConfig, live: () => live, issuers: () => tlsInForce.trust.cas, ...(ocsp ? { ocsp } : {}) });
   const gateway = await startGateway({
     config,
     registry,
@@ -76,13 +101,22 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger,
     observer: edgeObserverFor(metrics),
     ...(options.now ? { now: options.now } : {}),
+    tls: tlsInForce,
+    admit,
   }).catch(undo);
   opened.push(() => gateway.drain(0));
   listeningPort = gateway.port;
-  recordCertificateExpiry(metrics, config, registry, logger);
+  const recordExpiry = (refresh?: { edge: boolean; upstream: boolean }) => {
+    recordCertificateExpiry(metrics, config, registry, logger, refresh);
+    // The CRLs in force (file and distribution points), not whatever the CRL file now holds.
+    if (refresh?.edge ?? true) metrics.setCertificateExpiry('crl_next_update', tlsInForce.trust.earliestNextUpdate);
+  };
+  recordExpiry();
   logger.info({ host: gateway.host, port: gateway.port, upstream: upstream.upstream.kind }, 'NEMS gateway listening (mTLS)');
 
-  const live = trackLiveConnections(gateway.server);
+  live = trackLiveConnections(gateway.server);
+  listening = true;
+  distributionPoints?.start();
   let stopping = false;
   /** Components whose latest reload was refused (the previous version is still in force). */
   const refused = new Set<ReloadComponent>();
@@ -95,6 +129,17 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         ok: true,
         reason: refused.size ? `valid; latest reload refused for ${[...refused].join(', ')} (previous version in force)` : 'valid',
       }),
+    },
+    {
+      name: 'revocation',
+      // Not ready once a CRL in force is stale (OpenSSL then refuses that CA's clients); the fetchers are reported.
+      check: async () => {
+        const material = describeTrustMaterial(tlsInForce.trust, new Date());
+        const parts = [material.reason];
+        if (distributionPoints) parts.push(`distribution points: ${distributionPoints.readiness().reason}`);
+        if (ocsp) parts.push(`OCSP: ${ocsp.readiness().reason}`);
+        return { ok: material.current, reason: parts.join('; ') };
+      },
     },
     { name: 'upstream', check: () => upstream.upstream.ready() },
     ...(registry.ready ? [{ name: 'registry', check: () => registry.ready!() }] : []),
@@ -125,24 +170,30 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     let tlsOk = false;
     let registryOk = false;
     if (components.includes('tls')) {
-      tlsOk = await attempt('tls', () => gateway.reloadTls());
-      if (tlsOk && config.server.tls.crl) closeRevokedConnections(config.server.tls.crl);
+      tlsOk = await attempt('tls', () => {
+        let next: EdgeTlsMaterial;
+        try {
+          next = loadEdgeTls(config);
+        } catch (err) {
+          if (err instanceof TrustMaterialError) metrics.trustMaterialRefused('reload', err.reason);
+          throw err;
+        }
+        gateway.reloadTls(next);
+        tlsInForce = next;
+      });
+      if (tlsOk) closeRevokedConnections();
     }
     if (components.includes('registry')) registryOk = await attempt('registry', () => registry.reload());
     // The PDS cache notices the store's new generation and drops what it held.
     if (components.includes('pds') && pds.local) await attempt('pds', () => pds.local!.reload());
-    if (tlsOk || registryOk) recordCertificateExpiry(metrics, config, registry, logger, { edge: tlsOk, upstream: registryOk });
+    if (tlsOk || registryOk) recordExpiry({ edge: tlsOk, upstream: registryOk });
     logger.info({ components, ok: failures.length === 0 }, 'reload finished');
     return { ok: failures.length === 0, failures };
   }
 
-  function closeRevokedConnections(crlPath: string): void {
-    try {
-      const closed = live.closeRevoked(readFileSync(crlPath, 'utf8'));
-      if (closed) logger.warn({ connections: closed }, 'closing live connections whose client certificate the new CRL revokes');
-    } catch (err) {
-      logger.warn({ problem: (err as NodeJS.ErrnoException).code ?? 'unreadable' }, 'cannot re-check live connections against the new CRL');
-    }
+  function closeRevokedConnections(): void {
+    const closed = live?.closeRevoked(revokedByIssuer(tlsInForce.trust.crls)) ?? 0;
+    if (closed) logger.warn({ connections: closed }, 'closing live connections whose client certificate the new CRL revokes');
   }
 
   // Reloads run one at a time (SIGHUP and a file change can coincide).
@@ -174,12 +225,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     stopping = true;
     logger.info({ deadlineMs: config.lifecycle.drainDeadlineMs, inFlight: gateway.inFlight }, 'draining');
     unwatch();
+    distributionPoints?.stop();
     await reloading;
     // Readiness fails first: give load balancers time to notice before the listener closes.
     if (config.lifecycle.readinessGraceMs > 0) await new Promise((r) => setTimeout(r, config.lifecycle.readinessGraceMs));
     // At the deadline every socket goes, even one that never finished its handshake (the HTTP server ignores those).
     const force = setTimeout(() => {
-      const destroyed = live.destroyAll();
+      const destroyed = live?.destroyAll() ?? 0;
       if (destroyed) logger.warn({ connections: destroyed }, 'drain deadline passed; closing the connections left');
     }, config.lifecycle.drainDeadlineMs + 100);
     await gateway.drain(config.lifecycle.drainDeadlineMs);

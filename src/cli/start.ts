@@ -7,6 +7,7 @@ import { startApp } from '../app.js';
 import { ConfigError, configPathFromEnv, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { startAdmin } from '../edge/admin.js';
+import { fetchDistributionPointsOnce } from '../edge/crl-distribution-points.js';
 import { loadEdgeTls } from '../edge/tls.js';
 import { loadRegistryFile } from '../identity/file-registry.js';
 import type { Endpoint } from '../identity/types.js';
@@ -26,6 +27,8 @@ function readConfig(argv: readonly string[]): { config: Config; file: string } {
 export async function checkConfigCommand(argv: readonly string[]): Promise<number> {
   try {
     const { config, file } = readConfig(argv);
+    // CRLs from distribution points are fetched as start-up would, then checked with the rest of the trust material.
+    await fetchDistributionPointsOnce(config.server.tls);
     loadEdgeTls(config);
     const endpoints = loadRegistryFile(config.registry.path);
     if (config.pds.kind === 'local') await LocalPdsStore.open(config.pds.local.path);

@@ -142,7 +142,13 @@ function resolvePaths(config: Config, base: string): Config {
   const fhir = config.pds.fhir;
   return {
     ...config,
-    server: { ...config.server, tls: { ...tls, cert: abs(tls.cert), key: abs(tls.key), ca: abs(tls.ca), crl: absOpt(tls.crl) } },
+    server: {
+      ...config.server,
+      tls: {
+        ...tls, cert: abs(tls.cert), key: abs(tls.key), ca: abs(tls.ca), crl: absOpt(tls.crl),
+        crlDistributionPoints: { ...tls.crlDistributionPoints, cacheDir: abs(tls.crlDistributionPoints.cacheDir) },
+      },
+    },
     registry: { ...config.registry, path: abs(config.registry.path), ...(config.registry.sds ? { sds: resolveSdsPaths(config.registry.sds, abs) } : {}) },
     upstream: upstreamTls
       ? { ...config.upstream, tls: { ...upstreamTls, ca: absOpt(upstreamTls.ca), cert: absOpt(upstreamTls.cert), key: absOpt(upstreamTls.key) } }

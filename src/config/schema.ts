@@ -9,17 +9,84 @@ const positiveMs = z.number().int().positive();
 /** Every URL the gateway dials or advertises is HTTP(S); `ftp:` or `file:` would only fail later and obscurely. */
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
-const tlsFiles = z.strictObject({
-  cert: z.string().min(1),
-  key: z.string().min(1),
-  /** CA bundle that client certificates must chain to. */
-  ca: z.string().min(1),
-  /** PEM CRL(s) signed by the CA; optional but strongly recommended. */
-  crl: z.string().min(1).optional(),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  /** OpenSSL cipher list; the Node default when absent. */
-  ciphers: z.string().min(1).optional(),
-});
+/**
+ * The edge's default TLS 1.2 cipher list (issue 13 D13): ECDHE key exchange (forward secrecy) with AEAD ciphers
+ * only; TLS 1.3 keeps OpenSSL's suites, which are all AEAD with forward secrecy. No CBC, no static RSA.
+ */
+export const EDGE_TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+const crlDistributionPoints = z
+  .strictObject({
+    urls: z.array(httpUrl).max(32).default([])
+      .describe('CRL distribution points to fetch (HTTP(S), each serving one DER or PEM CRL of a configured CA); empty = off. Use them instead of, or besides, server.tls.crl.'),
+    cacheDir: z.string().min(1).default('../data/crl-cache')
+      .describe('Folder keeping the last good copy of each fetched CRL, so a restart while a distribution point is down still has it.'),
+    refreshIntervalSeconds: z.number().int().min(1).max(86_400).default(3600)
+      .describe('Longest time between two fetches of one distribution point, in seconds; lower it to pick up revocations sooner.'),
+    refreshMarginSeconds: z.number().int().min(0).max(604_800).default(3600)
+      .describe('Fetch again at least this many seconds before the CRL in force reaches its nextUpdate.'),
+    retrySeconds: z.number().int().min(1).max(3600).default(60)
+      .describe('Wait after a failed or refused fetch before trying again, in seconds.'),
+    timeoutMs: positiveMs.max(60_000).default(5000)
+      .describe('Time allowed for one fetch (connect, headers and body), in milliseconds.'),
+    maxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(16 * 1024 * 1024)
+      .describe('Largest CRL accepted from a distribution point, in bytes (a big CA\'s full CRL runs to megabytes).'),
+  })
+  .prefault({});
+
+const ocspSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false)
+      .describe('Also ask an OCSP responder (RFC 6960) about each client certificate, per connection, with a cache.'),
+    policy: z.enum(['hard-fail', 'soft-fail']).default('hard-fail')
+      .describe('When the responder cannot answer: hard-fail answers 503 SERVICE_UNAVAILABLE; soft-fail lets the request on (counted). A revoked answer is always 403.'),
+    responderUrl: httpUrl.optional()
+      .describe('Responder to ask for every client certificate; default: the certificate\'s own Authority Information Access OCSP URL.'),
+    timeoutMs: positiveMs.max(30_000).default(3000)
+      .describe('Time allowed for one OCSP exchange, in milliseconds.'),
+    maxCacheSeconds: z.number().int().min(0).max(86_400).default(3600)
+      .describe('Longest a good or revoked answer is reused, in seconds (never past the answer\'s own nextUpdate).'),
+    failureCacheSeconds: z.number().int().min(0).max(3600).default(10)
+      .describe('How long a failed exchange is remembered before the responder is asked again, in seconds.'),
+    maxEntries: z.number().int().min(1).max(1_000_000).default(10_000)
+      .describe('Most certificates whose OCSP answer is cached.'),
+  })
+  .prefault({});
+
+const tlsFiles = z
+  .strictObject({
+    cert: z.string().min(1),
+    key: z.string().min(1),
+    /** CA bundle that client certificates must chain to. */
+    ca: z.string().min(1),
+    crl: z.string().min(1).optional()
+      .describe('PEM (or DER) CRL file with a current CRL of every CA in server.tls.ca; required unless revocation is none or distribution points supply them.'),
+    revocation: z.enum(['crl', 'none']).default('crl')
+      .describe('crl: client certificates are checked against current CRLs, and start-up/reload refuse missing, unreadable, foreign or expired ones; none turns revocation off explicitly.'),
+    crlGraceSeconds: z.number().int().min(0).max(86_400).default(0)
+      .describe('Seconds past a CRL\'s nextUpdate it is still loaded and reported ready; OpenSSL itself refuses that CA\'s clients from nextUpdate on, so keep it 0 unless clocks differ.'),
+    crlDistributionPoints,
+    ocsp: ocspSchema,
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    ciphers: z.string().min(1).default(EDGE_TLS12_CIPHERS)
+      .describe('OpenSSL TLS 1.2 cipher list (TLS 1.3 suites are OpenSSL\'s); the default allows only ECDHE with AEAD ciphers.'),
+    clientKeyMinimum: z
+      .strictObject({
+        rsaBits: z.number().int().min(1024).max(16_384).default(2048).describe('Smallest RSA client key accepted, in bits.'),
+        ecBits: z.number().int().min(224).max(521).default(256).describe('Smallest elliptic-curve client key accepted, in bits (256 = P-256).'),
+      })
+      .prefault({})
+      .describe('Client certificate keys below these sizes get 403 ACCESS_DENIED (Ed25519/Ed448 always pass; DSA never).'),
+  })
+  .check((ctx) => {
+    const tls = ctx.value;
+    if (tls.revocation === 'none' && (tls.crl || tls.crlDistributionPoints.urls.length || tls.ocsp.enabled)) {
+      ctx.issues.push({ code: 'custom', input: tls, path: ['revocation'], message: 'is none, yet crl, crlDistributionPoints or ocsp is configured' });
+    }
+  });
 
 const serverSchema = z.strictObject({
   host: host.default('127.0.0.1'),

@@ -16,8 +16,9 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Rejection, RequestContext, RequestSource, StageName } from '../pipeline/types.js';
 import { REDACT_PATHS } from '../observability/logger.js';
 import { HOP_BY_HOP_HEADERS, headersToDrop, UpstreamError, type Upstream } from '../upstream/types.js';
+import type { ConnectionAdmission } from './admission.js';
 import { connectionIdentity } from './peer-identity.js';
-import { loadEdgeTls } from './tls.js';
+import { loadEdgeTls, type EdgeTlsMaterial } from './tls.js';
 import { NOOP_OBSERVER, type EdgeObserver, type RouteLabel } from './observer.js';
 
 /** Identity headers the gateway owns: whatever a client sends under these names is dropped before ours are added. */
@@ -47,14 +48,18 @@ export interface GatewayOptions {
   readonly logger: Logger;
   readonly observer?: EdgeObserver;
   readonly now?: () => number;
+  /** TLS material already loaded and validated (else loaded here). */
+  readonly tls?: EdgeTlsMaterial;
+  /** Checks on the connection's client certificate before each request (revoked since the handshake, key size, OCSP). */
+  readonly admit?: ConnectionAdmission;
 }
 
 export interface RunningGateway {
   readonly server: Server;
   readonly port: number;
   readonly host: string;
-  /** Re-reads server certificate, key, CA bundle and CRL; live connections keep their context. Throws on a bad file. */
-  reloadTls(): void;
+  /** Puts new TLS material in force (default: re-read the files); live connections keep their context. Throws on a bad file. */
+  reloadTls(material?: EdgeTlsMaterial): void;
   readonly draining: boolean;
   /** Stops accepting, lets in-flight requests finish until the deadline, then closes every connection. */
   drain(deadlineMs: number): Promise<void>;
@@ -71,7 +76,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const observer = options.observer ?? NOOP_OBSERVER;
   const now = options.now ?? Date.now;
   const limits = config.server.limits;
-  const tls = loadEdgeTls(config);
+  const tls = options.tls ?? loadEdgeTls(config);
   let draining = false;
   let inFlight = 0;
   const requestLog = logger.child({}, { redact: { paths: [...REQUEST_LINE_REDACT_PATHS], censor: '[REDACTED]' } });
@@ -108,6 +113,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+    const admission = options.admit?.(req.socket as TLSSocket);
+    // Its certificate was revoked after the handshake: nothing more is served; the connection is being closed.
+    if (admission === 'ignore') return;
     const started = performance.now();
     inFlight++;
     const requestDone = observer.requestStarted();
@@ -117,6 +125,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const log: RequestLine = { requestId, method: req.method ?? 'GET' };
     let route: RouteLabel = 'unmatched';
     try {
+      const refusal = admission instanceof Promise ? await admission : admission;
+      if (refusal) {
+        log.admission = refusal.reason;
+        sendRejection(req, res, requestId, refusal.rejection, preferredErrorFormat(req.headers, queryOf(req.url)));
+        finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
+        return;
+      }
       const identity = connectionIdentity(req.socket as TLSSocket, registry);
       if (!identity.lookup.ok) {
         log.identity = identity.lookup.reason;
@@ -306,8 +321,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     get inFlight() {
       return inFlight;
     },
-    reloadTls() {
-      server.setSecureContext(loadEdgeTls(config).options);
+    reloadTls(material) {
+      server.setSecureContext((material ?? loadEdgeTls(config)).options);
     },
     async drain(deadlineMs: number) {
       draining = true;

@@ -49,6 +49,19 @@ export type IdentityRejectionReason = (typeof IDENTITY_REJECTION_LABELS)[number]
 export const RELOAD_COMPONENT_LABELS = ['config', 'registry', 'certificate', 'crl', 'pds-data'] as const;
 export type ReloadComponent = (typeof RELOAD_COMPONENT_LABELS)[number];
 
+/** Why client-trust material (CA bundle, CRL) was refused: src/edge/trust-material.ts gives these reasons. */
+export const TRUST_REFUSAL_REASONS = [
+  'ca-unreadable', 'ca-unusable', 'crl-required', 'crl-unreadable', 'crl-unknown-issuer', 'crl-signature',
+  'crl-not-yet-valid', 'crl-no-next-update', 'crl-expired', 'ca-without-crl', 'crl-older',
+] as const;
+export type TrustRefusalReason = (typeof TRUST_REFUSAL_REASONS)[number];
+/** Where refused trust material came from, and what the revocation fetchers saw. */
+export const TRUST_REFUSAL_LABELS = TRUST_REFUSAL_REASONS;
+export const TRUST_SOURCE_LABELS = ['reload', 'distribution-point'] as const;
+export const CRL_FETCH_LABELS = ['updated', 'unchanged', 'failed', 'refused'] as const;
+export const OCSP_STATUS_LABELS = ['good', 'revoked', 'unknown', 'unavailable'] as const;
+export const OCSP_CACHE_LABELS = ['hit', 'miss'] as const;
+
 /** Fixed certificate labels; upstream client certificates add `upstream_client:default|<registered ASID>`. */
 export const FIXED_CERTIFICATE_LABELS = ['server', 'ca', 'crl_next_update'] as const;
 export type FixedCertificateLabel = (typeof FIXED_CERTIFICATE_LABELS)[number];

@@ -5,8 +5,9 @@ import type { PdsObserver, PdsResult } from '../pds/types.js';
 import type { NemsOperation } from '../pipeline/routes.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
 import {
-  FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS,
-  PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS, STAGE_LABELS, UPSTREAM_ERROR_LABELS,
+  CRL_FETCH_LABELS, FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OCSP_CACHE_LABELS, OCSP_STATUS_LABELS,
+  OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS, PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS,
+  STAGE_LABELS, TRUST_REFUSAL_LABELS, TRUST_SOURCE_LABELS, UPSTREAM_ERROR_LABELS,
   allowListed, spineCodeLabel, statusClassLabel, upstreamClientCertificateLabel,
   type FixedCertificateLabel, type IdentityRejectionReason, type OutcomeLabel, type ReloadComponent,
   type StageLabel, type TlsFailureReason,
@@ -101,6 +102,12 @@ export interface GatewayMetrics {
   reload(component: ReloadComponent | ReloadComponentAlias, ok: boolean): void;
   /** A request answered 429 by the rate-limit stage (a NemsOperation; anything else is counted as 'other'). */
   rateLimited(operation: NemsOperation | string): void;
+  /** Client-trust material (CA bundle, CRL) refused on a reload or from a distribution point, by reason. */
+  trustMaterialRefused(source: 'reload' | 'distribution-point', reason: string): void;
+  /** One fetch of a CRL distribution point: updated, unchanged, failed or refused. */
+  crlFetched(result: string): void;
+  /** One OCSP status used for a client certificate, by status and whether it came from the cache. */
+  ocspChecked(status: string, cache: 'hit' | 'miss'): void;
 }
 
 /** Creates the gateway metrics in `opts.registry` (or a new registry). */
@@ -212,6 +219,23 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     name: `${prefix}rate_limited_total`,
     help: 'Requests answered 429 by the per-ASID rate limit, by NEMS operation.',
     labelNames: ['operation'] as const, registers,
+  });
+
+  // Workers reload together (max, like reloads_total); each worker fetches and checks on its own (sum).
+  const trustRefusals = new Counter({
+    name: `${prefix}trust_material_refusals_total`,
+    help: 'Client-trust material (CA bundle, CRL) refused on a reload or from a CRL distribution point, by source and reason.',
+    labelNames: ['source', 'reason'] as const, registers, aggregator: 'max',
+  });
+  const crlFetches = new Counter({
+    name: `${prefix}crl_fetches_total`,
+    help: 'Fetches of CRL distribution points, by result (updated, unchanged, failed, refused).',
+    labelNames: ['result'] as const, registers,
+  });
+  const ocspChecks = new Counter({
+    name: `${prefix}ocsp_checks_total`,
+    help: 'OCSP statuses used for client certificates, by status and cache disposition.',
+    labelNames: ['status', 'cache'] as const, registers,
   });
 
   const routeLabel = (route: NemsOperation | undefined) => (route === undefined ? 'unmatched' : allowListed(ROUTE_LABELS, route));
@@ -334,6 +358,15 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     },
     rateLimited(operation) {
       rateLimitedTotal.inc({ operation: allowListed(OPERATION_LABELS, operation) });
+    },
+    trustMaterialRefused(source, reason) {
+      trustRefusals.inc({ source: allowListed(TRUST_SOURCE_LABELS, source), reason: allowListed(TRUST_REFUSAL_LABELS, reason) });
+    },
+    crlFetched(result) {
+      crlFetches.inc({ result: allowListed(CRL_FETCH_LABELS, result) });
+    },
+    ocspChecked(status, cache) {
+      ocspChecks.inc({ status: allowListed(OCSP_STATUS_LABELS, status), cache: allowListed(OCSP_CACHE_LABELS, cache) });
     },
   };
 }

@@ -40,6 +40,9 @@ export function metricsWithEverySample(): GatewayMetrics {
   metrics.reload('registry', true);
   metrics.reload('certificate', false);
   metrics.rateLimited('publish');
+  metrics.trustMaterialRefused('reload', 'crl-expired');
+  metrics.crlFetched('updated');
+  metrics.ocspChecked('good', 'miss');
   return metrics;
 }
 

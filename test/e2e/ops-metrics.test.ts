@@ -1,6 +1,7 @@
 // Metrics, /healthz and /readyz end to end (issue 6 points 1 and 3): a real gateway on loopback, real TLS with
 // the example certificates, a real upstream process; /metrics scraped over HTTP from the admin port and checked
 // with `promtool check metrics`.
+import { EXAMPLE_CRL_DAYS } from '../../certs-example/generate.js';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
@@ -117,10 +118,10 @@ describe('metrics scraped from the admin port after real traffic', () => {
     expect([...byCertificate.keys()].sort()).toEqual(['ca', 'crl_next_update', 'server', 'upstream_client:200000000101', 'upstream_client:default']);
     const server = metricSum(scrape, 'nems_gateway_certificate_expiry_remaining_seconds', { certificate: 'server' });
     const crl = metricSum(scrape, 'nems_gateway_certificate_expiry_remaining_seconds', { certificate: 'crl_next_update' });
-    // The example PKI: server valid 825 days, CRL nextUpdate in 30 days.
+    // The example PKI: server valid 825 days, CRL nextUpdate in EXAMPLE_CRL_DAYS (365).
     expect(server / 86400).toBeGreaterThan(820);
-    expect(crl / 86400).toBeGreaterThan(29);
-    expect(crl / 86400).toBeLessThanOrEqual(30);
+    expect(crl / 86400).toBeGreaterThan(EXAMPLE_CRL_DAYS - 1);
+    expect(crl / 86400).toBeLessThanOrEqual(EXAMPLE_CRL_DAYS);
   });
 
   it('counts PDS lookups by result and cache disposition', () => {
@@ -173,7 +174,7 @@ describe('/healthz and /readyz', () => {
       expect(ready.status).toBe(200);
       const report = JSON.parse(ready.text) as { ready: boolean; checks: Record<string, { ok: boolean; reason: string }> };
       expect(report.ready).toBe(true);
-      expect(Object.keys(report.checks).sort()).toEqual(['config', 'listening', 'upstream']);
+      expect(Object.keys(report.checks).sort()).toEqual(['config', 'listening', 'revocation', 'upstream']);
       for (const check of Object.values(report.checks)) {
         expect(check.ok).toBe(true);
         expect(check.reason.length).toBeGreaterThan(0);

@@ -13,7 +13,7 @@ function opensslDate(output: string): Date {
   return new Date(output.trim().replace(/^\w+=/, ''));
 }
 
-// --- A tiny DER encoder for hand-made CRL headers (no signature needed: the reader never checks one). ---
+// --- A tiny DER encoder for hand-made CRLs (no valid signature needed: reading dates checks none). ---
 function tlv(tag: number, content: Buffer): Buffer {
   const n = content.length;
   const length = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
@@ -108,10 +108,13 @@ describe('CRL nextUpdate: the bounded DER reader', () => {
       .toBe('1950-01-01T00:00:00.000Z');
   });
 
-  it('returns undefined for a well-formed CRL without nextUpdate (with or without revoked entries after it)', () => {
+  it('returns undefined for a well-formed CRL without nextUpdate and without revoked entries', () => {
     expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z')))).toBeUndefined();
+  });
+
+  it('refuses a CRL without nextUpdate that lists revoked entries (RFC 5280 §5.1.2.5 requires nextUpdate; the schema reader cannot place them)', () => {
     const revoked = seq(seq(tlv(0x02, Buffer.from([0x10])), utc('250101000000Z')));
-    expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), revoked))).toBeUndefined();
+    expect(() => crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), revoked))).toThrow(expect.objectContaining({ reason: 'malformed-crl' }));
   });
 
   it('wraps a DER CRL in PEM and reads it the same way', () => {

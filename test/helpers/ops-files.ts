@@ -4,15 +4,20 @@
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateExampleCertificates, issueServerCertificate, writeExampleCrl } from '../../certs-example/generate.js';
+import { generateExampleCertificates, issueClientCertificate, issueServerCertificate, writeExampleCrl, type CrlValidity } from '../../certs-example/generate.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import type { Pki } from './e2e.js';
 
 export interface OpsPki extends Pki {
   /** Issues `<name>.pem`/`<name>-key.pem`, a server certificate from the same CA; returns its serial (hex, upper case, no leading zeros). */
   issueServer(name: string): string;
-  /** A new CRL revoking the named certificates, as PEM (not written anywhere). */
-  crlRevoking(names: readonly string[], crlNumber: number): string;
+  /**
+   * A new CRL revoking the named certificates, as PEM (written only as `crl-<n>.pem`); `opts` moves its dates or
+   * has the untrusted CA sign it.
+   */
+  crlRevoking(names: readonly string[], crlNumber: number, opts?: CrlValidity & { issuer?: 'ca' | 'untrusted-ca' }): string;
+  /** Issues `<name>.pem`/`<name>-key.pem`, a client certificate for `fqdn` from the same CA (RSA `keyBits`, default 2048). */
+  issueClient(name: string, fqdn: string, opts?: { keyBits?: number }): void;
 }
 
 /** The example PKI plus the CA key, in a fresh temporary folder. */
@@ -25,7 +30,8 @@ export function createOpsPki(extraClients?: Record<string, string>): OpsPki {
     read: (name) => readFileSync(join(dir, name)),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
     issueServer: (name) => issueServerCertificate(dir, name).toUpperCase().replace(/^0+/, ''),
-    crlRevoking: (names, crlNumber) => writeExampleCrl(dir, names, `crl-${crlNumber}.pem`, crlNumber),
+    crlRevoking: (names, crlNumber, opts = {}) => writeExampleCrl(dir, names, `crl-${crlNumber}.pem`, crlNumber, opts),
+    issueClient: (name, fqdn, opts = {}) => issueClientCertificate(dir, name, fqdn, opts),
   };
 }
 

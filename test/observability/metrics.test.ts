@@ -3,8 +3,9 @@ import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
 import {
-  FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS,
-  PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS, STAGE_LABELS, STATUS_CLASS_LABELS, TLS_FAILURE_REASONS,
+  CRL_FETCH_LABELS, FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OCSP_CACHE_LABELS, OCSP_STATUS_LABELS,
+  OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS, PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS,
+  STAGE_LABELS, STATUS_CLASS_LABELS, TLS_FAILURE_REASONS, TRUST_REFUSAL_LABELS, TRUST_SOURCE_LABELS,
   UPSTREAM_ERROR_LABELS,
 } from '../../src/observability/labels.js';
 import { createMetrics, metricsContentType, type GatewayMetrics } from '../../src/observability/metrics.js';
@@ -28,6 +29,9 @@ function feed(metrics: GatewayMetrics, value: string, n: number): void {
   metrics.setUpstreamClientCertificateExpiries(new Map([[value, new Date(0)], [ASID, new Date(0)]]));
   loose['reload']!(value, n % 2 === 0);
   loose['rateLimited']!(value);
+  loose['trustMaterialRefused']!(value, value);
+  loose['crlFetched']!(value);
+  loose['ocspChecked']!(value, value);
 }
 
 const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
@@ -37,9 +41,11 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   code: new Set([...Object.keys(SPINE_CODES), 'other']),
   stage: new Set([...STAGE_LABELS, 'other']),
   kind: new Set([...UPSTREAM_ERROR_LABELS, 'other']),
-  result: new Set([...PDS_RESULT_LABELS, 'success', 'failure', 'other']),
-  cache: new Set([...PDS_CACHE_LABELS, 'other']),
-  reason: new Set([...TLS_FAILURE_REASONS, ...IDENTITY_REJECTION_LABELS, 'other']),
+  result: new Set([...PDS_RESULT_LABELS, ...CRL_FETCH_LABELS, 'success', 'failure', 'other']),
+  cache: new Set([...PDS_CACHE_LABELS, ...OCSP_CACHE_LABELS, 'other']),
+  reason: new Set([...TLS_FAILURE_REASONS, ...IDENTITY_REJECTION_LABELS, ...TRUST_REFUSAL_LABELS, 'other']),
+  source: new Set([...TRUST_SOURCE_LABELS, 'other']),
+  status: new Set([...OCSP_STATUS_LABELS, 'other']),
   certificate: new Set([...FIXED_CERTIFICATE_LABELS, 'upstream_client:default', `upstream_client:${ASID}`]),
   component: new Set([...RELOAD_COMPONENT_LABELS, 'other']),
   operation: new Set([...OPERATION_LABELS, 'other']),
@@ -56,6 +62,7 @@ describe('gateway metrics: names, help and units', () => {
       'rate_limited_total', 'rejections_total', 'reload_last_failed', 'reloads_total', 'request_duration_seconds',
       'requests_in_flight', 'requests_total', 'tls_connections_active', 'tls_connections_total',
       'tls_handshake_failures_total', 'upstream_duration_seconds', 'upstream_errors_total',
+      'trust_material_refusals_total', 'crl_fetches_total', 'ocsp_checks_total',
     ].map((n) => P + n).sort());
     for (const name of names) expect(text, name).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
     expect(metricsContentType).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -202,6 +209,18 @@ describe('gateway metrics: recording', () => {
     const { contentType, body } = await m.render();
     expect(contentType).toBe(metricsContentType);
     expect(body).toContain(`${P}rate_limited_total{operation="read"} 1`);
+  });
+
+  it('counts refused trust material, CRL distribution point fetches and OCSP statuses', async () => {
+    const m = createMetrics({ collectDefault: false });
+    m.trustMaterialRefused('reload', 'crl-expired');
+    m.trustMaterialRefused('distribution-point', 'crl-older');
+    m.crlFetched('unchanged');
+    m.ocspChecked('revoked', 'hit');
+    expect(await valueOf(m.registry, `${P}trust_material_refusals_total`, { source: 'reload', reason: 'crl-expired' })).toBe(1);
+    expect(await valueOf(m.registry, `${P}trust_material_refusals_total`, { source: 'distribution-point', reason: 'crl-older' })).toBe(1);
+    expect(await valueOf(m.registry, `${P}crl_fetches_total`, { result: 'unchanged' })).toBe(1);
+    expect(await valueOf(m.registry, `${P}ocsp_checks_total`, { status: 'revoked', cache: 'hit' })).toBe(1);
   });
 
   it('counts rate-limited requests and identity rejections', async () => {
