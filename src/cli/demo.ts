@@ -1,8 +1,6 @@
 // `nems-gateway demo`: the whole NEMS flow through the gateway over mTLS with the example certificates, every
 // step's outcome checked. It starts its own gateway (ephemeral loopback port, no admin listener, embedded core, a
 // fresh data folder) so it never disturbs a running one. Exit 0 when every step had its expected outcome.
-// Options: --config F (registry, PDS data, limits), --certs DIR (example PKI; default certs-example/generated),
-// --data-dir D (keep the core's data there), --keep-data.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,7 +12,7 @@ import { listMailbox } from '../nems-core/outbox.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_CERTS_DIR, PROJECT_ROOT } from '../paths.js';
 import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../pipeline/routes.js';
-import { parseArgs } from './args.js';
+import { readCommandArgs, type CommandSpec, type OptionSpecs } from './args.js';
 import { mintSpineJwt } from './jwt.js';
 
 const GP = { client: 'gp-system', asid: '200000000101', ods: 'A83627', mailbox: 'A83627MB001' } as const;
@@ -27,11 +25,32 @@ interface Reply {
   text: string;
 }
 
+export const DEMO_COMMAND = {
+  name: 'demo',
+  usage: `usage: nems-gateway demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
+
+Runs the whole NEMS flow (subscribe, read, publish, MESH delivery, rejections) against a gateway it starts on an
+ephemeral loopback port with the embedded core, checking every step. Exit 0 when every step had its expected
+outcome.
+
+options:
+  --config F      configuration for the registry, PDS data and limits (default: $NEMS_GATEWAY_CONFIG, else
+                  config/gateway.yaml); its listeners, upstream and data folder are replaced
+  --certs DIR     the example PKI (default certs-example/generated)
+  --data-dir D    keep the core's data in D (default: a temporary folder, removed afterwards)
+  --keep-data     do not remove the temporary data folder
+  -h, --help      print this help
+`,
+  options: { config: { type: 'string' }, certs: { type: 'string' }, 'data-dir': { type: 'string' }, 'keep-data': { type: 'boolean' } },
+} as const satisfies CommandSpec<OptionSpecs>;
+
 export async function runDemoCommand(argv: readonly string[]): Promise<number> {
-  const { options } = parseArgs(argv, ['keep-data'], ['config', 'certs', 'data-dir']);
-  const { config: base } = loadConfig(configPathFromEnv(typeof options.config === 'string' ? options.config : undefined));
-  const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : mkdtempSync(join(tmpdir(), 'nems-demo-'));
-  const certsDir = typeof options.certs === 'string' ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;
+  const args = readCommandArgs(DEMO_COMMAND, argv);
+  if (typeof args === 'number') return args;
+  const options = args.values;
+  const { config: base } = loadConfig(configPathFromEnv(options.config));
+  const dataDir = options['data-dir'] ?? mkdtempSync(join(tmpdir(), 'nems-demo-'));
+  const certsDir = options.certs !== undefined ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;
   // The example client certificates only chain to the example CA: the gateway's side comes from the same folder.
   const config: Config = {
     ...base,
@@ -144,6 +163,6 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     return failures === 0 ? 0 : 1;
   } finally {
     await app.stop();
-    if (options['keep-data'] !== true && typeof options['data-dir'] !== 'string') rmSync(dataDir, { recursive: true, force: true });
+    if (options['keep-data'] !== true && options['data-dir'] === undefined) rmSync(dataDir, { recursive: true, force: true });
   }
 }
