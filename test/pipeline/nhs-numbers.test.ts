@@ -165,12 +165,6 @@ describe('nhs-numbers stage: PDS unavailable fails closed', () => {
     },
   );
 
-  it('uses pds.policy.unavailableStatus (504) for the HTTP status', async () => {
-    const config = testConfig({ pds: { policy: { unavailableStatus: 504 } } });
-    const { result } = await run(new FakePds({ [A]: new PdsUnavailableError('timeout', 'x') }), 'create', [ref(A)], config);
-    expect(result).toMatchObject({ status: 504, code: 'SERVICE_UNAVAILABLE' });
-  });
-
   it('treats a lookup failing with an unexpected error as unavailable: 503 SERVICE_UNAVAILABLE', async () => {
     const { result } = await run(new FakePds({ [A]: new TypeError('boom 9912003888') }), 'publish', [ref(A)]);
     expect(result).toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE' });

@@ -9,7 +9,7 @@
 //   routing name or birthDateTime ≠ PDS record (publish, §6.1)
 //                      → pds.policy.demographicsMismatch: 400 INVALID_PATIENT_DEMOGRAPHICS (default) | allow;
 //                        which parts count: pds.policy.demographicsFields (src/pds/demographics.ts says what "match" is)
-//   PDS unavailable    → 503 SERVICE_UNAVAILABLE (status from pds.policy.unavailableStatus) + Retry-After; never pass
+//   PDS unavailable    → 503 SERVICE_UNAVAILABLE + Retry-After; never pass
 //
 // Diagnostics name the element (and why), never the number. The audit gets counts and the decisive result only.
 import type { Config } from '../../config/schema.js';
@@ -40,10 +40,7 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
     policy.demographicsMismatch === 'reject' ? new Set(policy.demographicsFields) : undefined;
 
   const unavailable = (diagnostics: string): StageResult =>
-    reject('SERVICE_UNAVAILABLE', diagnostics, {
-      status: policy.unavailableStatus,
-      headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) },
-    });
+    reject('SERVICE_UNAVAILABLE', diagnostics, { headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) } });
 
   /** The rejection a PDS outcome earns for this operation, or undefined when it may pass. */
   const judge = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
