@@ -6,12 +6,13 @@ import { parseCriteria } from '../fhir/criteria.js';
 import type { ParsedCriteria } from '../fhir/criteria-types.js';
 import { SPINE_CODE_SYSTEM, SPINE_CODES, type SpineCode } from '../fhir/errors.js';
 import { EVENT_TYPE_SYSTEM, eventTypeByCode, eventTypeByPublishCode, NHS_NUMBER_SYSTEM, type NemsEventType } from '../fhir/events.js';
+import { describeFhirTemporal, parseFhirInstant } from '../fhir/datetime.js';
 import { validateEventMessage } from '../fhir/event-message.js';
 import { parseFhirJson } from '../fhir/json.js';
 import { matchFhirMimeType, negotiateAccept, parseFormatParameter } from '../fhir/mime.js';
 import { nhsNumberProblem } from '../fhir/nhs-number.js';
 import { outcomeContentType, renderOperationOutcome, type FhirFormat, type OutcomeIssue } from '../fhir/operation-outcome.js';
-import { ODS_ORGANIZATION_URL_PREFIX, parseInstant } from '../fhir/subscription.js';
+import { ODS_ORGANIZATION_URL_PREFIX } from '../fhir/subscription.js';
 import { parseFhirXml } from '../fhir/xml.js';
 import { matchRoute, SUBSCRIPTION_INTERACTIONS } from '../pipeline/routes.js';
 import type { Rejection } from '../pipeline/types.js';
@@ -279,8 +280,9 @@ export class NemsCore {
     if (!mailboxId || !MAILBOX_ID_PATTERN.test(mailboxId)) return fail('INVALID_RESOURCE', 'Subscription.channel.endpoint must be a MESH mailbox id');
     let endAt: number | undefined;
     if (model.end !== undefined) {
-      endAt = parseInstant(model.end);
-      if (endAt === undefined) return fail('INVALID_RESOURCE', 'Subscription.end must be a FHIR instant with a timezone');
+      // fhir.datetime-format, with the gateway's own validator.
+      endAt = parseFhirInstant(model.end);
+      if (endAt === undefined) return fail('INVALID_RESOURCE', `Subscription.end must be ${describeFhirTemporal('instant')}`);
       if (endAt <= this.now()) return fail('INVALID_RESOURCE', 'Subscription.end is in the past');
     }
     return { criteria: parsed.criteria, ownerOds, mailboxId, ...(endAt !== undefined ? { endAt } : {}) };

@@ -50,6 +50,8 @@ describe('Subscription create', () => {
     ['an NHS number failing modulus 11', { criteria: explicitCriteria({ nhs: '1112223330' }) }, 400, 'INVALID_NHS_NUMBER'],
     ['an end date in the past', { end: '2001-01-01T00:00:00+00:00' }, 422, 'INVALID_RESOURCE'],
     ['an end without a timezone', { end: '2099-01-01T00:00:00' }, 422, 'INVALID_RESOURCE'],
+    ['an end with offset +14:30 (fhir.datetime-format)', { end: '2099-01-01T00:00:00+14:30' }, 422, 'INVALID_RESOURCE'],
+    ['an end on 29 February of a common year', { end: '2099-02-29T00:00:00Z' }, 422, 'INVALID_RESOURCE'],
   ])('rejects a create with %s: %i %s', async (_what, options, status, code) => {
     const response = await core.handle(createRequest(GP, subscriptionXml(options)));
     expect(response.status).toBe(status);
@@ -334,11 +336,17 @@ describe('the NEMS example fixtures', () => {
     ['blood-spot-test-outcome-1-delete.xml', 'Bloodspottestoutcome'],
     ['newborn-hearing-1-new.xml', 'Newbornhearing'],
     ['newborn-hearing-1-update.xml', 'Newbornhearing'],
-    ['nipe-outcome-1-update.xml', 'Nipeoutcome'],
     ['nipe-outcome-1-delete.xml', 'Nipeoutcome'],
   ])('accepts the publishable example %s through the Publication API: 202', async (file, interactionCode) => {
     const response = await core.handle(publishRequest(CHO, fixture(file), interactionCode));
     expect(response.status, response.body?.toString()).toBe(202);
+  });
+
+  it('refuses the official nipe-outcome-1-update example with the gateway\'s own date rule: timestamp offset +58:00 → 422 INVALID_RESOURCE naming it', async () => {
+    const response = await core.handle(publishRequest(CHO, fixture('nipe-outcome-1-update.xml'), 'Nipeoutcome'));
+    expect(response.status).toBe(422);
+    expect(firstCode(response)).toBe('INVALID_RESOURCE');
+    expect(response.body?.toString()).toContain('Bundle.entry.resource.MessageHeader.timestamp: must be a FHIR instant');
   });
 
   it.each([
