@@ -55,7 +55,11 @@ export interface NemsCoreOptions {
   readonly pathPrefix?: string;
   readonly maxSubscriptionBytes?: number;
   readonly maxPublishBytes?: number;
-  /** Reject a create identical to a live subscription of the same owner (422 DUPLICATE_REJECTED). Off by default. */
+  /**
+   * Refuse a create that duplicates an active subscription (same owner ASID and MESH mailbox, criteria with the same
+   * meaning; store.ts sameCriteria) with 422 DUPLICATE_REJECTED naming the existing id, as NEMS does. On by default;
+   * false stores duplicates (only tests of matching want that).
+   */
   readonly rejectDuplicateSubscriptions?: boolean;
   readonly rejectRepeatedDigitNhsNumbers?: boolean;
   /** Upper bound on one patient-directory lookup during matching; a slow directory counts as no data. */
@@ -243,9 +247,12 @@ export class NemsCore {
         resourceXml: renderSubscriptionXml(model, meta), resourceJson: renderSubscriptionJson(model, meta),
         versionId: meta.versionId, lastUpdated: meta.lastUpdated, createdAt: now,
       },
-      { rejectDuplicate: this.options.rejectDuplicateSubscriptions ?? false, now },
+      { rejectDuplicate: this.options.rejectDuplicateSubscriptions ?? true, now },
     );
-    if (outcome === 'duplicate') return fail('DUPLICATE_REJECTED', 'An identical subscription already exists for this mailbox');
+    // core.duplicate-subscription. The diagnostics carry the existing id in the shape NHSDigital's Cohort Manager NEMS
+    // client parses from a DUPLICATE_REJECTED answer (regex `subscription already exists\s*:\s*"?([a-zA-Z0-9-_]+)"?`,
+    // dtos-cohort-manager, ManageNemsSubscription/NemsSubscriptionManager.cs, SendSubscriptionToNemsAsync).
+    if (outcome !== 'created') return fail('DUPLICATE_REJECTED', `An identical subscription already exists : ${outcome.duplicateOf}`);
     this.options.logger?.info({ requestId: scope.requestId, subscriptionId: id, fromAsid, mailboxId, type: criteria.subscriptionType }, 'subscription created');
     const headers: Record<string, string> = {
       location: `${this.baseUrl}/Subscription/${id}`,

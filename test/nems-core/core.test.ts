@@ -37,8 +37,8 @@ describe('Subscription create', () => {
   });
 
   it('gives every subscription a fresh logical id', async () => {
-    const a = await subscribe(core, GP, explicitCriteria());
-    const b = await subscribe(core, GP, explicitCriteria());
+    const a = await subscribe(core, GP, explicitCriteria({ tag: 'a' }));
+    const b = await subscribe(core, GP, explicitCriteria({ tag: 'b' }));
     expect(a).not.toBe(b);
   });
 
@@ -98,15 +98,63 @@ describe('Subscription create', () => {
     expect(firstCode(response)).toBe('MISSING_OR_INVALID_HEADER');
   });
 
-  it('rejects an identical live subscription when configured to: 422 DUPLICATE_REJECTED', async () => {
-    const strict = openCore(dataDir.dir, { rejectDuplicateSubscriptions: true });
+  it('rejects a duplicate of an active subscription with 422 DUPLICATE_REJECTED naming the existing id, as NEMS does', async () => {
+    const first = await core.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'dup' }) })));
+    expect(first.status).toBe(201);
+    const existing = idFromLocation(first);
+    const second = await core.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'dup' }) })));
+    expect(second.status).toBe(422);
+    expect(firstCode(second)).toBe('DUPLICATE_REJECTED');
+    const body = second.body!.toString();
+    expect(body).toContain(`<diagnostics value="An identical subscription already exists : ${existing}"/>`);
+    // The exact pattern NHSDigital's Cohort Manager NEMS client uses to read the existing id (case-sensitive).
+    expect(/subscription already exists\s*:\s*"?([a-zA-Z0-9-_]+)"?/.exec(body)?.[1]).toBe(existing);
+    // JSON too, for a client that asked for it.
+    const json = await core.handle({ ...createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'dup' }) })), url: '/STU3/Subscription?_format=json' });
+    expect(/subscription already exists\s*:\s*"?([a-zA-Z0-9-_]+)"?/.exec(json.body!.toString())?.[1]).toBe(existing);
+    expect(core.stats().subscriptions).toBe(1);
+  });
+
+  it('a duplicate means: same ASID, same MESH mailbox, criteria of the same meaning, still active', async () => {
+    const criteria = explicitCriteria({ events: ['vaccinations-1', 'pds-change-of-address-1'], ages: ['lt16'], tag: 'x' });
+    const created = idFromLocation(await core.handle(createRequest(GP, subscriptionXml({ criteria }))));
+    const status = async (org: typeof GP, c: string, extra: Parameters<typeof subscriptionXml>[0] = {}) =>
+      (await core.handle(createRequest(org, subscriptionXml({ org, criteria: c, ...extra })))).status;
+    // The same criteria written in another order, or percent-encoded, mean the same subscription.
+    const reordered = explicitCriteria({ events: ['pds-change-of-address-1', 'vaccinations-1'], ages: ['lt16'], tag: 'x' });
+    expect(await status(GP, reordered)).toBe(422);
+    expect(await status(GP, criteria.replace('vaccinations-1', 'vaccinations%2D1'))).toBe(422);
+    // Different criteria, another mailbox or another owner ASID make a new subscription.
+    expect(await status(GP, criteria.replace('tag=x', 'tag=y'))).toBe(201);
+    expect(await status(GP, explicitCriteria({ events: ['vaccinations-1'], ages: ['lt16'], tag: 'x' }))).toBe(201);
+    expect(await status({ ...GP, mailbox: 'A83627MB002' }, criteria)).toBe(201);
+    expect(await status({ ...GP, asid: '200000000199' }, criteria)).toBe(201);
+    // Once deleted, or once its end has passed, it is no longer there to duplicate.
+    expect((await core.handle(deleteRequest(GP, created))).status).toBe(200);
+    expect(await status(GP, criteria)).toBe(201);
+  });
+
+  it('does not count a subscription whose end has passed as a duplicate', async () => {
+    let now = Date.parse('2030-01-01T00:00:00Z');
+    const clocked = openCore(dataDir.dir, { now: () => now });
     try {
-      expect((await strict.handle(createRequest(GP, subscriptionXml()))).status).toBe(201);
-      const second = await strict.handle(createRequest(GP, subscriptionXml()));
-      expect(second.status).toBe(422);
-      expect(firstCode(second)).toBe('DUPLICATE_REJECTED');
+      const body = { criteria: explicitCriteria({ tag: 'ending' }), end: '2030-01-02T00:00:00Z' };
+      expect((await clocked.handle(createRequest(GP, subscriptionXml(body)))).status).toBe(201);
+      expect((await clocked.handle(createRequest(GP, subscriptionXml(body)))).status).toBe(422);
+      now = Date.parse('2030-01-03T00:00:00Z');
+      expect((await clocked.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'ending' }) })))).status).toBe(201);
     } finally {
-      await strict.close();
+      await clocked.close();
+    }
+  });
+
+  it('stores duplicates only when told to (rejectDuplicateSubscriptions: false)', async () => {
+    const lax = openCore(dataDir.dir, { rejectDuplicateSubscriptions: false });
+    try {
+      expect((await lax.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'lax' }) })))).status).toBe(201);
+      expect((await lax.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'lax' }) })))).status).toBe(201);
+    } finally {
+      await lax.close();
     }
   });
 });
