@@ -6,6 +6,7 @@ import { parseCriteria } from '../fhir/criteria.js';
 import type { ParsedCriteria } from '../fhir/criteria-types.js';
 import { SPINE_CODE_SYSTEM, SPINE_CODES, type SpineCode } from '../fhir/errors.js';
 import { EVENT_TYPE_SYSTEM, eventTypeByCode, eventTypeByPublishCode, NHS_NUMBER_SYSTEM, type NemsEventType } from '../fhir/events.js';
+import { bodyFailureCode } from '../fhir/body-text.js';
 import { describeFhirTemporal, parseFhirInstant } from '../fhir/datetime.js';
 import { validateEventMessage } from '../fhir/event-message.js';
 import { parseFhirJson } from '../fhir/json.js';
@@ -223,11 +224,11 @@ export class NemsCore {
     let model: SubscriptionModel;
     if (requestFormat === 'json') {
       const parsed = parseFhirJson(body, this.maxSubscriptionBytes);
-      if (!parsed.ok) return fail('INVALID_REQUEST_MESSAGE', `Subscription JSON: ${parsed.detail}`);
+      if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription JSON: ${parsed.detail}`);
       model = subscriptionFromJson(parsed.value);
     } else {
       const parsed = parseFhirXml(body, this.maxSubscriptionBytes);
-      if (!parsed.ok) return fail('INVALID_REQUEST_MESSAGE', `Subscription XML: ${parsed.detail}`);
+      if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription XML: ${parsed.detail}`);
       model = subscriptionFromXml(parsed.root);
     }
     const checked = this.checkSubscription(model);
@@ -349,7 +350,7 @@ export class NemsCore {
     if (!body || body.length === 0) return fail('INVALID_REQUEST_MESSAGE', 'Event message body is missing');
     if (body.length > this.maxPublishBytes) return fail('PAYLOAD_TOO_LARGE', `Event message exceeds ${this.maxPublishBytes} bytes`);
     const parsed = parseFhirXml(body, this.maxPublishBytes);
-    if (!parsed.ok) return fail('INVALID_REQUEST_MESSAGE', `Event message XML: ${parsed.detail}`);
+    if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Event message XML: ${parsed.detail}`);
     // Publication API messages get exactly the gateway's event-message rules (one place per rule).
     if (publishType) {
       const validated = validateEventMessage(parsed.root, publishType);

@@ -302,10 +302,10 @@ describe('publish', () => {
     expect(response.body!.toString()).not.toContain('9912003889');
   });
 
-  it('rejects XML that is not well formed: 400 INVALID_REQUEST_MESSAGE', async () => {
+  it('rejects XML that is not well formed: 400 BAD_REQUEST (Spine Core: malformed content)', async () => {
     const response = await core.handle(publishRequest(CHO, Buffer.from('<Bundle xmlns="http://hl7.org/fhir"><type value="message">')));
     expect(response.status).toBe(400);
-    expect(firstCode(response)).toBe('INVALID_REQUEST_MESSAGE');
+    expect(firstCode(response)).toBe('BAD_REQUEST');
   });
 
   it('rejects a publish over the 3 MB cap: 413 PAYLOAD_TOO_LARGE', async () => {
