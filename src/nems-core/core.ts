@@ -10,9 +10,9 @@ import { bodyFailureCode } from '../fhir/body-text.js';
 import { describeFhirTemporal, parseFhirInstant } from '../fhir/datetime.js';
 import { validateEventMessage } from '../fhir/event-message.js';
 import { parseFhirJson } from '../fhir/json.js';
-import { matchFhirMimeType, negotiateAccept, parseFormatParameter } from '../fhir/mime.js';
+import { matchFhirMimeType, responseMedia } from '../fhir/mime.js';
 import { nhsNumberProblem } from '../fhir/nhs-number.js';
-import { outcomeContentType, renderOperationOutcome, type FhirFormat, type OutcomeIssue } from '../fhir/operation-outcome.js';
+import { outcomeContentType, renderOperationOutcome, type FhirFormat, type OutcomeIssue, type OutcomeMedia } from '../fhir/operation-outcome.js';
 import { ODS_ORGANIZATION_URL_PREFIX } from '../fhir/subscription.js';
 import { parseFhirXml } from '../fhir/xml.js';
 import { matchRoute, SUBSCRIPTION_INTERACTIONS } from '../pipeline/routes.js';
@@ -113,6 +113,8 @@ function fromRejection(rejection: Rejection): Reply {
 interface RequestScope {
   readonly requestId: string;
   readonly format: FhirFormat;
+  /** The response's Content-Type: the FHIR type the client asked for when it named one (mime.response-type). */
+  readonly contentType: string;
   readonly headers: ReadonlyMap<string, string | string[]>;
 }
 
@@ -304,7 +306,7 @@ export class NemsCore {
     return {
       status: 200,
       headers: {
-        'content-type': outcomeContentType(scope.format),
+        'content-type': scope.contentType,
         'content-length': String(body.length),
         etag: `W/"${sub.versionId}"`,
         'last-modified': new Date(Date.parse(sub.lastUpdated)).toUTCString(),
@@ -328,7 +330,7 @@ export class NemsCore {
    * change), which the Publication API does not accept. Same checks and delivery otherwise; for tests and demos.
    */
   async publishAsSpine(body: Buffer): Promise<CoreResponse> {
-    const scope: RequestScope = { requestId: randomUUID(), format: 'xml', headers: new Map() };
+    const scope: RequestScope = { requestId: randomUUID(), format: 'xml', contentType: outcomeContentType('xml'), headers: new Map() };
     const result = this.publish(SPINE_PUBLISHER_ASID, undefined, body, scope, true);
     return result instanceof Reply ? this.render(scope, result) : result;
   }
@@ -532,7 +534,7 @@ export class NemsCore {
     const body = Buffer.from(text, 'utf8');
     return {
       status: reply.status,
-      headers: { ...reply.headers, 'content-type': outcomeContentType(scope.format), 'content-length': String(body.length) },
+      headers: { ...reply.headers, 'content-type': scope.contentType, 'content-length': String(body.length) },
       body,
     };
   }
@@ -554,7 +556,8 @@ function scopeFor(request: Pick<CoreRequest, 'url' | 'headers'>): { scope: Reque
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
   const requestIdHeader = single(headers, 'x-request-id');
   const requestId = requestIdHeader && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : randomUUID();
-  return { scope: { requestId, format: responseFormat(headers, query), headers }, path };
+  const media = responseMediaOf(headers, query);
+  return { scope: { requestId, format: media.format, contentType: media.contentType, headers }, path };
 }
 
 function normaliseHeaders(headers: Readonly<Record<string, HeaderValue>>): Map<string, string | string[]> {
@@ -573,15 +576,11 @@ function single(headers: ReadonlyMap<string, string | string[]>, name: string): 
   return value;
 }
 
-/** `_format` wins over Accept (§7); JSON only when asked for, otherwise the NEMS XML default. */
-function responseFormat(headers: ReadonlyMap<string, string | string[]>, query: URLSearchParams): FhirFormat {
-  const format = query.get('_format');
-  if (format !== null) return parseFormatParameter(format)?.format ?? 'xml';
+/** `_format` wins over Accept (§7); JSON only when asked for, otherwise the NEMS XML default; the gateway's own rule. */
+function responseMediaOf(headers: ReadonlyMap<string, string | string[]>, query: URLSearchParams): OutcomeMedia {
   const raw = headers.get('accept');
   const accept = Array.isArray(raw) ? raw.join(', ') : raw;
-  if (!accept) return 'xml';
-  const chosen = negotiateAccept(accept, 'fhir');
-  return chosen.ok ? chosen.type.format : 'xml';
+  return responseMedia(accept || undefined, query.get('_format') ?? undefined);
 }
 
 /** MESH-like, sortable and deterministic per publication and mailbox, so a resumed delivery overwrites itself. */

@@ -178,7 +178,8 @@ describe('Subscription read and delete', () => {
     const id = await subscribe(core, GP, explicitCriteria());
     const response = await core.handle(readRequest(GP, id, accept));
     expect(response.status).toBe(200);
-    expect(response.headers['content-type']).toContain('json');
+    // mime.response-type: labelled with the very type asked for.
+    expect(response.headers['content-type']).toBe(accept);
     const resource = JSON.parse(response.body!.toString()) as { id: string; meta: { versionId: string }; status: string };
     expect(resource).toMatchObject({ id, meta: { versionId: '1' }, status: 'active' });
   });
@@ -239,6 +240,7 @@ describe('routes and errors', () => {
   it('uses X-Request-ID as the OperationOutcome id, and renders JSON when Accept asks for it', async () => {
     const response = await core.handle({ method: 'GET', url: '/STU3/Nope', headers: { 'X-Request-ID': 'trace-123', Accept: 'application/fhir+json' } });
     expect(JSON.parse(response.body!.toString())).toMatchObject({ resourceType: 'OperationOutcome', id: 'trace-123' });
+    expect(response.headers['content-type']).toBe('application/fhir+json');
   });
 });
 
