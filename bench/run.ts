@@ -15,6 +15,7 @@ import { cpus, availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateExampleCertificates } from '../certs-example/generate.js';
+import { readCommandArgs, type CommandSpec, type OptionSpec, type OptionSpecs } from '../src/cli/args.js';
 import { DEFAULT_CERTS_DIR, PROJECT_ROOT } from '../src/paths.js';
 import type { GatewayChildMessage } from './gateway-child.js';
 import { runFreshConnections, runKeepAlive, type LoadResult, type Target } from './load.js';
@@ -81,18 +82,38 @@ export interface BenchResult {
   readonly rssMb: Partial<Record<LogLevel, { readonly before: number; readonly duringMax: number; readonly after: number }>>;
 }
 
-function parseOptions(argv: readonly string[]): BenchOptions {
+const BENCH_COMMAND = {
+  name: 'bench',
+  usage: `usage: npm run bench -- [options]   (node dist/bench/run.js [options])
+
+options: --short, --engine undici|http-proxy, --xml fast-xml-parser|single-pass, --log silent,warn,info,
+  --connections N, --duration S, --warmup S, --scenarios ${SCENARIO_NAMES.join(',')}, --no-handshakes,
+  --handshake-concurrency N, --calibrate, --no-calibrate, --pki DIR, --out FILE, --profile, -h/--help
+  (see bench/run.ts and docs/benchmark.md)
+`,
+  options: Object.fromEntries([
+    ...['engine', 'xml', 'log', 'connections', 'duration', 'warmup', 'handshake-concurrency', 'scenarios', 'pki', 'out'].map((n) => [n, { type: 'string' }] as const),
+    ...['short', 'no-handshakes', 'calibrate', 'no-calibrate', 'profile'].map((n) => [n, { type: 'boolean' }] as const),
+  ]) as Record<string, OptionSpec>,
+} as const satisfies CommandSpec<OptionSpecs>;
+
+/** The options, or the exit code when there is nothing to run (--help, a bad command line). */
+function parseOptions(argv: readonly string[]): BenchOptions | number {
+  const args = readCommandArgs(BENCH_COMMAND, argv);
+  if (typeof args === 'number') return args;
+  const flags = args.values as Record<string, string | true | undefined>;
   const value = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
+    const v = flags[name.slice(2)];
+    return typeof v === 'string' ? v : undefined;
   };
+  const flag = (name: string): boolean => flags[name.slice(2)] === true;
   const number = (name: string, fallback: number): number => {
     const v = value(name);
     const n = v === undefined ? fallback : Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
     return n;
   };
-  const short = argv.includes('--short');
+  const short = flag('--short');
   const engine = value('--engine') ?? 'undici';
   if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
   const xmlParser = value('--xml') ?? 'fast-xml-parser';
@@ -113,11 +134,11 @@ function parseOptions(argv: readonly string[]): BenchOptions {
     warmupSeconds,
     handshakeConcurrency: Math.round(number('--handshake-concurrency', 8)),
     scenarios: scenarios as ScenarioName[],
-    handshakes: !argv.includes('--no-handshakes'),
-    calibrate: argv.includes('--calibrate') || (!short && !argv.includes('--no-calibrate')),
+    handshakes: !flag('--no-handshakes'),
+    calibrate: flag('--calibrate') || (!short && !flag('--no-calibrate')),
     pkiDir: resolve(value('--pki') ?? DEFAULT_CERTS_DIR),
     out: resolve(value('--out') ?? join(PROJECT_ROOT, 'bench', 'results', 'latest.json')),
-    profile: argv.includes('--profile'),
+    profile: flag('--profile'),
   };
   // Bounded: the JWTs minted at the start live 300 s and the issue allows 3 minutes.
   const perGateway = opts.scenarios.length * (durationSeconds + warmupSeconds) + (opts.handshakes ? durationSeconds : 0);
@@ -430,6 +451,7 @@ function pct(share: number): string {
 
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
+  if (typeof opts === 'number') return opts;
   // A hard stop well inside the JWTs' 300 s lifetime, whatever happens.
   const watchdog = setTimeout(() => {
     process.stderr.write('benchmark exceeded its time bound; stopping\n');

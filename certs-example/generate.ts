@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { crlNextUpdate } from '../src/edge/cert-info.js';
 import { DEFAULT_CERTS_DIR } from '../src/paths.js';
+import { readCommandArgs, type CommandSpec, type OptionSpecs } from '../src/cli/args.js';
 
 const { pki, asn1, md } = forge;
 
@@ -260,15 +261,31 @@ function examplePkiIsCurrent(dir: string): boolean {
   }
 }
 
-function main(argv: string[]): void {
-  const outIndex = argv.indexOf('--out');
-  const dir = outIndex >= 0 && argv[outIndex + 1] ? resolve(argv[outIndex + 1]!) : DEFAULT_CERTS_DIR;
+export const CERTS_COMMAND = {
+  name: 'certs',
+  usage: `usage: node dist/certs-example/generate.js [--out DIR] [--if-missing]   (npm run certs)
+
+Writes the development PKI: ca, server (localhost, 127.0.0.1), the example clients and crl.pem.
+
+options:
+  --out DIR       where to write (default certs-example/generated)
+  --if-missing    do nothing when DIR already holds a PKI whose CRL is current for 7 more days
+  -h, --help      print this help
+`,
+  options: { out: { type: 'string' }, 'if-missing': { type: 'boolean' } },
+} as const satisfies CommandSpec<OptionSpecs>;
+
+function main(argv: string[]): number {
+  const args = readCommandArgs(CERTS_COMMAND, argv);
+  if (typeof args === 'number') return args;
+  const dir = args.values.out !== undefined ? resolve(args.values.out) : DEFAULT_CERTS_DIR;
   // A PKI whose CRL is stale (an older checkout made 30-day CRLs) is made anew: the gateway refuses stale CRLs.
-  if (argv.includes('--if-missing') && examplePkiIsCurrent(dir)) return;
+  if (args.values['if-missing'] && examplePkiIsCurrent(dir)) return 0;
   const result = generateExampleCertificates(dir);
   process.stdout.write(`example certificates written to ${result.dir}: ca, server, ${result.clients.join(', ')}, crl\n`);
+  return 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2));
+  process.exitCode = main(process.argv.slice(2));
 }

@@ -17,7 +17,12 @@ commands:
                                 list (download, acknowledge) the messages in a MESH API inbox (core.mesh)
   demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
                                 run the end-to-end demo scenario against a freshly started gateway
+  help [command]                this text, or one command's options (same as: <command> --help)
+
+Unknown options and bad values are refused (exit 2).
 `;
+
+const COMMANDS = ['start', 'check-config', 'jwt', 'core', 'mailbox', 'demo'];
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'start', ...rest] = argv;
@@ -34,9 +39,16 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./nems-core/http-server.js')).runMailboxCommand(rest);
     case 'demo':
       return (await import('./cli/demo.js')).runDemoCommand(rest);
+    case 'help':
+      if (rest[0] !== undefined && rest[0] !== 'help' && COMMANDS.includes(rest[0])) return main([rest[0], '--help']);
+      if (rest.length > 0) {
+        process.stderr.write(`unknown command '${rest[0]}'\n${USAGE}`);
+        return 2;
+      }
+      process.stdout.write(USAGE);
+      return 0;
     case '-h':
     case '--help':
-    case 'help':
       process.stdout.write(USAGE);
       return 0;
     default:

@@ -1,8 +1,6 @@
 // `nems-gateway demo`: the whole NEMS flow through the gateway over mTLS with the example certificates, every
 // step's outcome checked. It starts its own gateway (ephemeral loopback port, no admin listener, embedded core, a
 // fresh data folder) so it never disturbs a running one. Exit 0 when every step had its expected outcome.
-// Options: --config F (registry, PDS data, limits), --certs DIR (example PKI; default certs-example/generated),
-// --data-dir D (keep the core's data there), --keep-data.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,7 +12,7 @@ import { listMailbox } from '../nems-core/outbox.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_CERTS_DIR, PROJECT_ROOT } from '../paths.js';
 import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../pipeline/routes.js';
-import { parseArgs } from './args.js';
+import { readCommandArgs, type CommandSpec, type OptionSpecs } from './args.js';
 import { mintSpineJwt } from './jwt.js';
 
 const GP = { client: 'gp-system', asid: '200000000101', ods: 'A83627', mailbox: 'A83627MB001' } as const;
@@ -27,11 +25,37 @@ interface Reply {
   text: string;
 }
 
+export const DEMO_COMMAND = {
+  name: 'demo',
+  usage: `usage: nems-gateway demo [--config F] [--certs DIR] [--data-dir D] [--keep-data] [--mailbox-password-file F]
+
+Runs the whole NEMS flow (subscribe, read, publish, MESH delivery, rejections) against a gateway it starts on an
+ephemeral loopback port with the embedded core, checking every step. Exit 0 when every step had its expected
+outcome.
+
+options:
+  --config F      configuration for the registry, PDS data and limits (default: $NEMS_GATEWAY_CONFIG, else
+                  config/gateway.yaml); its listeners, upstream and data folder are replaced
+  --certs DIR     the example PKI (default certs-example/generated)
+  --data-dir D    keep the core's data in D (default: a temporary folder, removed afterwards)
+  --keep-data     do not remove the temporary data folder
+  --mailbox-password-file F
+                  with core.delivery mesh: the password of gp-system's MESH mailbox, to read the event back
+  -h, --help      print this help
+`,
+  options: {
+    config: { type: 'string' }, certs: { type: 'string' }, 'data-dir': { type: 'string' }, 'keep-data': { type: 'boolean' },
+    'mailbox-password-file': { type: 'string' },
+  },
+} as const satisfies CommandSpec<OptionSpecs>;
+
 export async function runDemoCommand(argv: readonly string[]): Promise<number> {
-  const { options } = parseArgs(argv, ['keep-data'], ['config', 'certs', 'data-dir', 'mailbox-password-file']);
-  const { config: base } = loadConfig(configPathFromEnv(typeof options.config === 'string' ? options.config : undefined));
-  const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : mkdtempSync(join(tmpdir(), 'nems-demo-'));
-  const certsDir = typeof options.certs === 'string' ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;
+  const args = readCommandArgs(DEMO_COMMAND, argv);
+  if (typeof args === 'number') return args;
+  const options = args.values;
+  const { config: base } = loadConfig(configPathFromEnv(options.config));
+  const dataDir = options['data-dir'] ?? mkdtempSync(join(tmpdir(), 'nems-demo-'));
+  const certsDir = options.certs !== undefined ? resolvePath(options.certs) : DEFAULT_CERTS_DIR;
   // The example client certificates only chain to the example CA: the gateway's side comes from the same folder.
   const config: Config = {
     ...base,
@@ -117,7 +141,7 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     if (config.core.delivery === 'mesh') {
       // core.delivery mesh: the subscriber reads its own inbox through the MESH API.
       const viaMesh = await (await import('../mesh/demo-delivery.js')).awaitMeshDelivery(config, GP.mailbox,
-        typeof options['mailbox-password-file'] === 'string' ? options['mailbox-password-file'] : undefined, eventXml);
+        options['mailbox-password-file'], eventXml);
       check('the event arrived in the MESH inbox, byte for byte', viaMesh.ok, viaMesh.detail);
     } else {
       let delivered = listMailbox(dataDir, GP.mailbox);
@@ -151,6 +175,6 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     return failures === 0 ? 0 : 1;
   } finally {
     await app.stop();
-    if (options['keep-data'] !== true && typeof options['data-dir'] !== 'string') rmSync(dataDir, { recursive: true, force: true });
+    if (options['keep-data'] !== true && options['data-dir'] === undefined) rmSync(dataDir, { recursive: true, force: true });
   }
 }

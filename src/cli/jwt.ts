@@ -1,6 +1,7 @@
 // `nems-gateway jwt`: prints an unsigned Spine Core JWT (spec digest §4.1–4.4) for local testing, the kind a
 // NEMS client builds per request: header {"alg":"none","typ":"JWT"}, empty signature, trailing `.` kept.
 import { ACCREDITED_SYSTEM, LEGACY_NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../fhir/events.js';
+import { readCommandArgs, STDIO, usageError, type CommandIo, type CommandSpec, type OptionSpecs } from './args.js';
 
 /** The SDS role-profile system used when `--user` is given as a bare id. */
 export const SDS_ROLE_PROFILE_SYSTEM = 'https://fhir.nhs.uk/Id/sds-role-profile-id';
@@ -67,62 +68,53 @@ export const JWT_USAGE = `usage: nems-gateway jwt --asid A --ods O --scope S [--
 
 Prints an unsigned Spine JWT for local testing. Scopes: patient/Subscription.write (create, delete),
 patient/Subscription.read (read), patient/Bundle.write (publish).
+
+options:
+  --asid A          the client's ASID (12 digits): requesting_system, and sub unless --user
+  --ods O           the client's ODS code: requesting_organisation
+  --scope S         the operation's scope
+  --patient N       requesting_patient: an NHS number or a full system|value identifier
+  --user U          requesting_user (and sub): an SDS role profile id or a full system|value identifier
+  --lifetime s      seconds from iat to exp (default ${DEFAULT_LIFETIME_SECONDS})
+  --aud URL         aud (default ${DEFAULT_AUDIENCE})
+  --org-claim C     which organisation claim spelling to write (default requesting_organisation)
+  -h, --help        print this help
 `;
 
-export interface CommandIo {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-}
+export const JWT_COMMAND = {
+  name: 'jwt',
+  usage: JWT_USAGE,
+  options: {
+    asid: { type: 'string' },
+    ods: { type: 'string' },
+    scope: { type: 'string' },
+    patient: { type: 'string' },
+    user: { type: 'string' },
+    lifetime: { type: 'string' },
+    aud: { type: 'string' },
+    'org-claim': { type: 'string' },
+  },
+} as const satisfies CommandSpec<OptionSpecs>;
 
-const STDIO: CommandIo = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
-
-const FLAGS = new Set(['--asid', '--ods', '--scope', '--patient', '--user', '--lifetime', '--aud', '--org-claim']);
 const ORG_CLAIMS: readonly OrganisationClaimSpelling[] = ['requesting_organisation', 'requesting_organization', 'both'];
 
 /** Runs `nems-gateway jwt`; returns the exit code (0 printed, 2 usage error). */
 export function runJwtCommand(argv: readonly string[], io: CommandIo = STDIO): number {
-  const usageError = (problem: string): number => {
-    io.err(`nems-gateway jwt: ${problem}\n${JWT_USAGE}`);
-    return 2;
-  };
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') {
-      io.out(JWT_USAGE);
-      return 0;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!FLAGS.has(flag)) return usageError(`unknown argument '${arg}'`);
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || value === '') return usageError(`${flag} needs a value`);
-    if (values.has(flag)) return usageError(`${flag} given twice`);
-    values.set(flag, value);
-  }
-
-  const asid = values.get('--asid');
-  const ods = values.get('--ods');
-  const scope = values.get('--scope');
-  if (!asid || !ods || !scope) return usageError('--asid, --ods and --scope are required');
-  if (!/^\d{12}$/.test(asid)) return usageError('--asid must be a 12-digit ASID');
-  if (!/^[A-Za-z0-9]{1,9}$/.test(ods)) return usageError('--ods must be an ODS code (1 to 9 letters or digits)');
-  const lifetimeText = values.get('--lifetime');
-  const lifetimeSeconds = lifetimeText === undefined ? undefined : Number(lifetimeText);
+  const args = readCommandArgs(JWT_COMMAND, argv, io);
+  if (typeof args === 'number') return args;
+  const usage = (problem: string) => usageError(JWT_COMMAND, problem, io);
+  const { asid, ods, scope, patient, user, aud, lifetime, 'org-claim': orgClaim } = args.values;
+  if (!asid || !ods || !scope) return usage('--asid, --ods and --scope are required');
+  if (!/^\d{12}$/.test(asid)) return usage('--asid must be a 12-digit ASID');
+  if (!/^[A-Za-z0-9]{1,9}$/.test(ods)) return usage('--ods must be an ODS code (1 to 9 letters or digits)');
+  const lifetimeSeconds = lifetime === undefined ? undefined : Number(lifetime);
   if (lifetimeSeconds !== undefined && (!Number.isSafeInteger(lifetimeSeconds) || lifetimeSeconds <= 0)) {
-    return usageError('--lifetime must be a positive whole number of seconds');
+    return usage('--lifetime must be a positive whole number of seconds');
   }
-  const aud = values.get('--aud');
-  if (aud !== undefined && !URL.canParse(aud)) return usageError('--aud must be a URL');
-  const orgClaim = values.get('--org-claim');
+  if (aud !== undefined && !URL.canParse(aud)) return usage('--aud must be a URL');
   if (orgClaim !== undefined && !ORG_CLAIMS.includes(orgClaim as OrganisationClaimSpelling)) {
-    return usageError('--org-claim must be requesting_organisation, requesting_organization or both');
+    return usage('--org-claim must be requesting_organisation, requesting_organization or both');
   }
-  const patient = values.get('--patient');
-  const user = values.get('--user');
 
   io.out(
     `${mintSpineJwt({

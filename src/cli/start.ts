@@ -15,18 +15,46 @@ import { createJwtStage } from '../pipeline/stages/jwt.js';
 import { createLogger, stdoutDestination } from '../observability/logger.js';
 import { createClusterPrimaryMetrics, createMetrics } from '../observability/metrics.js';
 import { LocalPdsStore } from '../pds/local-store.js';
-import { parseArgs } from './args.js';
+import { readCommandArgs, type CommandSpec, type OptionSpecs } from './args.js';
 
-function readConfig(argv: readonly string[]): { config: Config; file: string } {
-  const { options } = parseArgs(argv);
-  const explicit = typeof options.config === 'string' ? options.config : undefined;
-  return loadConfig(configPathFromEnv(explicit));
+export const START_COMMAND = {
+  name: 'start',
+  usage: `usage: nems-gateway start [--config F]
+
+Starts the gateway (the mTLS listener, the admin listener and, by default, the embedded NEMS core) and runs until
+SIGTERM or SIGINT; SIGHUP reloads certificates, CRL, registry and local PDS data.
+
+options:
+  --config F    the configuration file (default: $NEMS_GATEWAY_CONFIG, else config/gateway.yaml)
+  -h, --help    print this help
+`,
+  options: { config: { type: 'string' } },
+} as const satisfies CommandSpec<OptionSpecs>;
+
+export const CHECK_CONFIG_COMMAND = {
+  name: 'check-config',
+  usage: `usage: nems-gateway check-config [--config F]
+
+Validates the configuration, certificates, CRL, endpoint registry, local PDS data and JWT keys exactly as start-up
+would, without listening (like nginx -t). Exit 0 when valid, 1 when not, 2 for a bad command line.
+
+options:
+  --config F    the configuration file (default: $NEMS_GATEWAY_CONFIG, else config/gateway.yaml)
+  -h, --help    print this help
+`,
+  options: { config: { type: 'string' } },
+} as const satisfies CommandSpec<OptionSpecs>;
+
+function readConfig(config: string | undefined): { config: Config; file: string } {
+  return loadConfig(configPathFromEnv(config));
 }
 
 /** Validates everything start-up would load, without listening. Exit 0 when valid. */
 export async function checkConfigCommand(argv: readonly string[]): Promise<number> {
+  const args = readCommandArgs(CHECK_CONFIG_COMMAND, argv);
+  if (typeof args === 'number') return args;
   try {
-    const { config, file } = readConfig(argv);
+    const { config, file } = readConfig(args.values.config);
     // CRLs from distribution points are fetched as start-up would, then checked with the rest of the trust material.
     await fetchDistributionPointsOnce(config.server.tls);
     loadEdgeTls(config);
@@ -73,9 +101,11 @@ function checkUpstreamCredentials(config: Config, endpoints: readonly Endpoint[]
 
 /** Returns -1 (keep running) once listening; start-up failures exit non-zero with the reason. */
 export async function startCommand(argv: readonly string[]): Promise<number> {
+  const args = readCommandArgs(START_COMMAND, argv);
+  if (typeof args === 'number') return args;
   let loaded: { config: Config; file: string };
   try {
-    loaded = readConfig(argv);
+    loaded = readConfig(args.values.config);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;

@@ -9,8 +9,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { SPINE_CODES, type SpineCode } from '../fhir/errors.js';
-import { preferredErrorFormat } from '../fhir/mime.js';
-import { outcomeContentType, renderOperationOutcome, type FhirFormat } from '../fhir/operation-outcome.js';
+import { preferredErrorMedia } from '../fhir/mime.js';
+import { outcomeContentType, outcomeMedia, renderOperationOutcome, type OutcomeMedia } from '../fhir/operation-outcome.js';
 import type { EndpointRegistry } from '../identity/types.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Rejection, RequestContext, RequestSource, StageName } from '../pipeline/types.js';
@@ -128,7 +128,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const refusal = admission instanceof Promise ? await admission : admission;
       if (refusal) {
         log.admission = refusal.reason;
-        sendRejection(req, res, requestId, refusal.rejection, preferredErrorFormat(req.headers, queryOf(req.url)));
+        sendRejection(req, res, requestId, refusal.rejection, preferredErrorMedia(req.headers, queryOf(req.url)));
         finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
         return;
       }
@@ -136,8 +136,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       if (!identity.lookup.ok) {
         log.identity = identity.lookup.reason;
         observer.identityRejected(identity.lookup.reason);
-        const format = preferredErrorFormat(req.headers, queryOf(req.url));
-        sendRejection(req, res, requestId, { code: 'ACCESS_DENIED', diagnostics: 'The client certificate is not registered for a Spine endpoint' }, format);
+        const media = preferredErrorMedia(req.headers, queryOf(req.url));
+        sendRejection(req, res, requestId, { code: 'ACCESS_DENIED', diagnostics: 'The client certificate is not registered for a Spine endpoint' }, media);
         finish('rejected', { code: 'ACCESS_DENIED', stage: 'edge' });
         return;
       }
@@ -217,7 +217,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // A bug, never a client's fault: answer 500 without internals, log the detail for operators.
       logger.error({ requestId, err }, 'unexpected error handling request');
       if (!res.headersSent) {
-        sendRejection(req, res, requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, 'xml');
+        sendRejection(req, res, requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, outcomeMedia('xml'));
       } else {
         res.destroy();
       }
@@ -276,10 +276,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return out;
   }
 
-  function errorFormat(ctx: RequestContext, code: SpineCode): FhirFormat {
+  function errorFormat(ctx: RequestContext, code: SpineCode): OutcomeMedia {
     // Media-type failures are answered in the XML default: the client's own format is what failed (§7).
-    if (code === 'UNSUPPORTED_MEDIA_TYPE' || code === 'NOT_ACCEPTABLE') return 'xml';
-    return ctx.mime?.responseFormat ?? preferredErrorFormat(ctx.headers, ctx.query);
+    if (code === 'UNSUPPORTED_MEDIA_TYPE' || code === 'NOT_ACCEPTABLE') return outcomeMedia('xml');
+    // mime.response-type: labelled with the FHIR type the client asked for (fhir/operation-outcome.ts outcomeMedia).
+    return ctx.mime ? outcomeMedia(ctx.mime.responseFormat, ctx.mime.responseType) : preferredErrorMedia(ctx.headers, ctx.query);
   }
 
   function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -340,16 +341,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-function sendRejection(req: IncomingMessage, res: ServerResponse, requestId: string, rejection: Rejection, format: FhirFormat): void {
+function sendRejection(req: IncomingMessage, res: ServerResponse, requestId: string, rejection: Rejection, media: OutcomeMedia): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const status = rejection.status ?? SPINE_CODES[rejection.code].status;
-  const body = renderOperationOutcome(requestId, [{ code: rejection.code, diagnostics: rejection.diagnostics }], format);
+  const body = renderOperationOutcome(requestId, [{ code: rejection.code, diagnostics: rejection.diagnostics }], media.format);
   const headers: OutgoingHttpHeaders = {
     ...rejection.headers,
-    'content-type': outcomeContentType(format),
+    'content-type': media.contentType,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     'x-request-id': requestId,

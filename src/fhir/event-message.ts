@@ -10,12 +10,14 @@
 //   except on a screening event's `delete` message, where both may be absent (§2.5 allows minimal screening
 //   deletes, and the IG's own blood-spot-test-outcome-1-delete example omits both); other deletes carry the full
 //   content. When present, the name must be `use=official` if `use` is given (family at most once, as STU3
-//   HumanName says), and birthDateTime a FHIR dateTime (timezone required when it has a time). Both travel with the routing NHS number, whose PDS record they must match
+//   HumanName says), and birthDateTime a valid FHIR dateTime (fhir/datetime.ts). Both travel with the routing NHS number, whose PDS record they must match
 //   (src/pds/demographics.ts, checked by the nhs-numbers stage).
 // - A second MessageHeader anywhere in the Bundle is refused, so no later reader can route on a different one.
 // - MessageHeader.id must be a UUID, and source, responsible and focus are required exactly once (§2.3); what
 //   they contain is left to NEMS (the IG's own examples differ in source.name and source.contact).
-// - Every date with a time, anywhere in the Bundle, must carry a timezone (§2.3).
+// - Every date, dateTime and instant anywhere in the Bundle must be valid by the FHIR STU3 expressions and the
+//   calendar (fhir/datetime.ts, rule `fhir.datetime-format`): a time with seconds and a timezone (§2.3), an offset
+//   within ±14:00, a date that exists.
 // - NHS numbers are collected from the routing demographics and from every Patient.identifier with the
 //   https://fhir.nhs.uk/Id/nhs-number system, in any entry and in contained resources, up to `maxNhsNumbers`
 //   occurrences (bounding the PDS work one request can cause).
@@ -29,6 +31,7 @@ import {
   type MessageEventType,
   type NemsEventType,
 } from './events.js';
+import { describeFhirTemporal, isFhirTemporal, temporalTypeOfElement, type FhirTemporalType } from './datetime.js';
 import { childrenNamed, extensionsByUrl, FHIR_XML_NAMESPACE, firstChild, resourceOf, type XmlElement } from './xml.js';
 import type { NhsNumberRef, ParsedEventMessage, Rejection } from '../pipeline/types.js';
 
@@ -48,8 +51,6 @@ type Failure = Extract<EventMessageResult, { ok: false }>;
 const HEADER = 'Bundle.entry[0].resource.MessageHeader';
 /** The MessageHeader id is a UUID (§2.3: unique per message, never reused); any version, either case. */
 const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
-/** FHIR dateTime: a year, year-month, date, or date-time with seconds and a mandatory timezone. */
-const FHIR_DATE_TIME = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$/;
 
 function invalid(element: string, problem: string): Failure {
   return { ok: false, rejection: { code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
@@ -130,30 +131,30 @@ export function validateEventMessage(
   if (nhsNumbers.length > options.maxNhsNumbers) {
     return invalid('Bundle', `carries more than ${options.maxNhsNumbers} NHS numbers`);
   }
-  const zoneless = findZonelessDateTime(tree, 'Bundle');
-  if (zoneless) return invalid(zoneless, 'a dateTime with a time must carry a timezone offset (Z or ±hh:mm)');
+  // fhir.datetime-format: every date, dateTime and instant in the Bundle.
+  const badDate = findInvalidTemporal(tree, 'Bundle');
+  if (badDate) return invalid(badDate.path, `must be ${describeFhirTemporal(badDate.type)}`);
 
   return { ok: true, event: { kind: 'event', eventType, messageEventType, messageId }, nhsNumbers };
 }
 
 /**
- * §2.3: "dateTime values that carry a time MUST carry a timezone offset". Any `value` attribute written as a date
- * with a time (YYYY-MM-DDThh:mm…) is held to it, wherever it is in the Bundle. Returns the element path of the
- * first one without Z or ±hh:mm, or undefined. The offset's range is not judged here (one IG example has +58:00).
+ * The first date, dateTime or instant in the Bundle that is not valid (fhir/datetime.ts decides which elements hold
+ * one: by element name, and any value written as a date with a time), with its element path; undefined when all are.
+ * §2.3: "dateTime values that carry a time MUST carry a timezone offset" is part of it.
  */
-function findZonelessDateTime(el: XmlElement, path: string): string | undefined {
+function findInvalidTemporal(el: XmlElement, path: string): { path: string; type: FhirTemporalType } | undefined {
   const value = el.attributes.get('value');
-  if (value !== undefined && value.length >= 16 && value.charCodeAt(10) === 0x54 /* T */ && DATE_WITH_TIME.test(value) && !HAS_ZONE.test(value)) {
-    return path;
+  if (value !== undefined) {
+    const type = temporalTypeOfElement(el.name, value);
+    if (type && !isFhirTemporal(type, value)) return { path, type };
   }
   for (const child of el.children) {
-    const found = findZonelessDateTime(child, `${path}.${child.name}`);
+    const found = findInvalidTemporal(child, `${path}.${child.name}`);
     if (found) return found;
   }
   return undefined;
 }
-const DATE_WITH_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
-const HAS_ZONE = /(Z|[+-]\d{2}:\d{2})$/;
 
 function readMessageEventType(header: XmlElement): MessageEventType | Failure {
   const element = `${HEADER}.extension(messageEventType)`;
@@ -216,8 +217,9 @@ function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nh
 
   if (births.length !== 1) return invalid(`${element}.extension(birthDateTime)`, 'is required exactly once');
   const birth = onlyValue(births[0]!, 'valueDateTime');
-  if (birth === undefined || !FHIR_DATE_TIME.test(birth)) {
-    return invalid(`${element}.extension(birthDateTime).valueDateTime`, 'must be a FHIR dateTime (with a timezone when it has a time)');
+  // fhir.datetime-format for the routing birth date, named here because it travels with the routing NHS number.
+  if (birth === undefined || !isFhirTemporal('dateTime', birth)) {
+    return invalid(`${element}.extension(birthDateTime).valueDateTime`, `must be ${describeFhirTemporal('dateTime')}`);
   }
   // Name and birth date go with the number: they must match its PDS record (checked in the nhs-numbers stage).
   nhsNumbers.push({ ...ref, demographics: { element, ...(family !== undefined ? { family } : {}), given, birthDateTime: birth } });

@@ -1,7 +1,7 @@
 // The one list of FHIR MIME types NEMS accepts (spec digest §7), with the Content-Type, Accept and `_format`
 // parsers that decide against it. Parsers are bounded and never throw: hostile headers yield `undefined`.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FhirFormat } from './operation-outcome.js';
+import { outcomeMedia, type FhirFormat, type OutcomeMedia } from './operation-outcome.js';
 
 /** Which MIME types a route takes (route table `mime`): all 8 FHIR types, or the 4 XML ones (publish). */
 export type MimeFamily = 'fhir' | 'fhir-xml';
@@ -369,16 +369,43 @@ export function preferredErrorFormat(
   headers: IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>,
   query?: URLSearchParams | string,
 ): FhirFormat {
+  return preferredErrorMedia(headers, query).format;
+}
+
+/**
+ * preferredErrorFormat with the Content-Type to label it with: the FHIR type the client named, when it named one
+ * in that format (rule `mime.response-type`), else the default spelling. Never throws.
+ */
+export function preferredErrorMedia(
+  headers: IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>,
+  query?: URLSearchParams | string,
+): OutcomeMedia {
   try {
     const params = typeof query === 'string' ? new URLSearchParams(query.slice(0, 2048)) : query;
-    const format = params?.get('_format');
-    if (format !== null && format !== undefined) return parseFormatParameter(format)?.format ?? 'xml';
     const raw = headers['accept'];
     const accept = Array.isArray(raw) ? raw.join(', ') : raw;
-    if (typeof accept !== 'string' || accept.length > MAX_MIME_HEADER_LENGTH) return 'xml';
-    const chosen = negotiateAccept(accept, 'fhir');
-    return chosen.ok && chosen.explicit && chosen.type.format === 'json' ? 'json' : 'xml';
+    const format = params?.get('_format');
+    return responseMedia(typeof accept === 'string' ? accept : undefined, format ?? undefined, true);
   } catch {
-    return 'xml';
+    return outcomeMedia('xml');
   }
+}
+
+/**
+ * The response format and its label from Accept and `_format` (`_format` wins, §7), as the MIME stage decides them:
+ * XML unless JSON was asked for, labelled with the FHIR type Accept negotiated or `_format` named when it is of that
+ * format (rule `mime.response-type`). `explicitJsonOnly` (rejections raised before the MIME stage): a JSON answer
+ * only for an explicitly named JSON type, never for a wildcard.
+ */
+export function responseMedia(accept: string | undefined, format: string | undefined, explicitJsonOnly = false): OutcomeMedia {
+  const negotiated = accept !== undefined && accept.length <= MAX_MIME_HEADER_LENGTH ? negotiateAccept(accept, 'fhir') : undefined;
+  const chosen = negotiated?.ok ? negotiated.type : undefined;
+  if (format !== undefined) {
+    const requested = parseFormatParameter(format);
+    if (!requested) return outcomeMedia('xml');
+    return outcomeMedia(requested.format, requested.fhirType ?? (chosen?.format === requested.format ? chosen : undefined));
+  }
+  if (!chosen) return outcomeMedia('xml');
+  if (explicitJsonOnly && !(negotiated?.ok && negotiated.explicit)) return outcomeMedia('xml', chosen);
+  return outcomeMedia(chosen.format, chosen);
 }

@@ -1,6 +1,7 @@
 // Spine-shaped OperationOutcome (spec digest §3.1) rendered as FHIR STU3 XML or JSON.
 // Rendering never throws: every input is a catalogue code plus gateway-written diagnostics.
 import { SPINE_CODES, SPINE_CODE_SYSTEM, SPINE_OO_PROFILE, type IssueSeverity, type SpineCode } from './errors.js';
+import type { FhirMimeType } from './mime.js';
 
 export type FhirFormat = 'xml' | 'json';
 
@@ -18,6 +19,21 @@ export const JSON_CONTENT_TYPE = 'application/json+fhir;charset=utf-8';
 
 export function outcomeContentType(format: FhirFormat): string {
   return format === 'json' ? JSON_CONTENT_TYPE : XML_CONTENT_TYPE;
+}
+
+/** How an OperationOutcome (or a resource) is written: its format and the Content-Type it is labelled with. */
+export interface OutcomeMedia {
+  readonly format: FhirFormat;
+  readonly contentType: string;
+}
+
+/**
+ * Rule `mime.response-type`: a response is labelled with the very one of the 8 FHIR types the client asked for
+ * (Accept or `_format`) when it asked for one in this format — `Accept: application/fhir+json` is answered as
+ * `application/fhir+json`, not `application/json+fhir;charset=utf-8` — else with the NEMS default spelling.
+ */
+export function outcomeMedia(format: FhirFormat, requested?: FhirMimeType): OutcomeMedia {
+  return { format, contentType: requested && requested.format === format ? requested.spelling : outcomeContentType(format) };
 }
 
 export function renderOperationOutcome(id: string, issues: readonly OutcomeIssue[], format: FhirFormat): string {

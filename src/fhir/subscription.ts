@@ -10,8 +10,10 @@
 //   `implicitRules`, `error`, the legacy 2018 `channel.header` and unknown elements are refused, so the gateway
 //   never passes on content whose meaning it did not check. JSON primitive extensions (`_status`) are refused too.
 // - The XML root must be `Subscription` in the FHIR namespace.
-// - `end`, when present, must be a FHIR instant with a timezone and lie in the future.
+// - `end`, when present, must be a valid FHIR instant (fhir/datetime.ts, rule `fhir.datetime-format`) and lie in
+//   the future.
 import { parseCriteria } from './criteria.js';
+import { describeFhirTemporal, parseFhirInstant } from './datetime.js';
 import type { ParsedCriteria } from './criteria-types.js';
 import { eventTypeByCode, LEGACY_WORKFLOW_ALIASES } from './events.js';
 import type { FhirFormat } from './operation-outcome.js';
@@ -21,8 +23,6 @@ import type { NhsNumberRef, ParsedSubscription, Rejection } from '../pipeline/ty
 
 export const ODS_ORGANIZATION_URL_PREFIX = 'https://directory.spineservices.nhs.uk/STU3/Organization/';
 const ODS_CODE = /^[A-Za-z0-9]{1,9}$/;
-/** FHIR instant: full date-time with seconds and a mandatory timezone. */
-const FHIR_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
 
 const TOP_LEVEL = new Set(['id', 'meta', 'language', 'text', 'extension', 'status', 'contact', 'end', 'reason', 'criteria', 'channel', 'tag']);
 const META = new Set(['versionId', 'lastUpdated', 'profile', 'security', 'tag', 'extension']);
@@ -120,8 +120,9 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
   }
 
   if (d.end !== undefined) {
-    const endMs = parseInstant(d.end);
-    if (endMs === undefined) return invalidResource('Subscription.end', 'must be a FHIR instant with a timezone');
+    // fhir.datetime-format
+    const endMs = parseFhirInstant(d.end);
+    if (endMs === undefined) return invalidResource('Subscription.end', `must be ${describeFhirTemporal('instant')}`);
     if (endMs <= now) return invalidResource('Subscription.end', 'must be in the future');
   }
 
@@ -156,19 +157,6 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
     eventCodes: criteria.eventCodes,
   };
   return { ok: true, subscription, criteria, nhsNumbers };
-}
-
-/** Parses a FHIR instant to ms since the epoch, checking that the calendar date and time exist. */
-export function parseInstant(value: string): number | undefined {
-  const m = FHIR_INSTANT.exec(value);
-  if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
-  if (month! < 1 || month! > 12 || hour! > 23 || minute! > 59 || second! > 59) return undefined;
-  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
-  if (day! < 1 || day! > daysInMonth) return undefined;
-  if (m[8] !== 'Z' && (Number(m[9]) > 14 || Number(m[10]) > 59)) return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

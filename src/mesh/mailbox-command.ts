@@ -14,7 +14,7 @@ export function formatMeshLine(message: DownloadedMessage): string {
 
 export async function runMeshMailbox(
   mailboxId: string,
-  options: Record<string, string | true>,
+  options: { readonly 'password-file'?: string; readonly save?: string; readonly ack?: true },
   config: Config | undefined,
   out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   err: (line: string) => void = (line) => process.stderr.write(`${line}\n`),

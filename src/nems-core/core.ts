@@ -6,12 +6,14 @@ import { parseCriteria } from '../fhir/criteria.js';
 import type { ParsedCriteria } from '../fhir/criteria-types.js';
 import { SPINE_CODE_SYSTEM, SPINE_CODES, type SpineCode } from '../fhir/errors.js';
 import { EVENT_TYPE_SYSTEM, eventTypeByCode, eventTypeByPublishCode, NHS_NUMBER_SYSTEM, type NemsEventType } from '../fhir/events.js';
+import { bodyFailureCode } from '../fhir/body-text.js';
+import { describeFhirTemporal, parseFhirInstant } from '../fhir/datetime.js';
 import { validateEventMessage } from '../fhir/event-message.js';
 import { parseFhirJson } from '../fhir/json.js';
-import { matchFhirMimeType, negotiateAccept, parseFormatParameter } from '../fhir/mime.js';
+import { matchFhirMimeType, responseMedia } from '../fhir/mime.js';
 import { nhsNumberProblem } from '../fhir/nhs-number.js';
-import { outcomeContentType, renderOperationOutcome, type FhirFormat, type OutcomeIssue } from '../fhir/operation-outcome.js';
-import { ODS_ORGANIZATION_URL_PREFIX, parseInstant } from '../fhir/subscription.js';
+import { outcomeContentType, renderOperationOutcome, type FhirFormat, type OutcomeIssue, type OutcomeMedia } from '../fhir/operation-outcome.js';
+import { ODS_ORGANIZATION_URL_PREFIX } from '../fhir/subscription.js';
 import { parseFhirXml } from '../fhir/xml.js';
 import { matchRoute, SUBSCRIPTION_INTERACTIONS } from '../pipeline/routes.js';
 import type { Rejection } from '../pipeline/types.js';
@@ -54,7 +56,11 @@ export interface NemsCoreOptions {
   readonly pathPrefix?: string;
   readonly maxSubscriptionBytes?: number;
   readonly maxPublishBytes?: number;
-  /** Reject a create identical to a live subscription of the same owner (422 DUPLICATE_REJECTED). Off by default. */
+  /**
+   * Refuse a create that duplicates an active subscription (same owner ASID and MESH mailbox, criteria with the same
+   * meaning; store.ts sameCriteria) with 422 DUPLICATE_REJECTED naming the existing id, as NEMS does. On by default;
+   * false stores duplicates (only tests of matching want that).
+   */
   readonly rejectDuplicateSubscriptions?: boolean;
   readonly rejectRepeatedDigitNhsNumbers?: boolean;
   /** Upper bound on one patient-directory lookup during matching; a slow directory counts as no data. */
@@ -113,6 +119,8 @@ function fromRejection(rejection: Rejection): Reply {
 interface RequestScope {
   readonly requestId: string;
   readonly format: FhirFormat;
+  /** The response's Content-Type: the FHIR type the client asked for when it named one (mime.response-type). */
+  readonly contentType: string;
   readonly headers: ReadonlyMap<string, string | string[]>;
 }
 
@@ -224,11 +232,11 @@ export class NemsCore {
     let model: SubscriptionModel;
     if (requestFormat === 'json') {
       const parsed = parseFhirJson(body, this.maxSubscriptionBytes);
-      if (!parsed.ok) return fail('INVALID_REQUEST_MESSAGE', `Subscription JSON: ${parsed.detail}`);
+      if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription JSON: ${parsed.detail}`);
       model = subscriptionFromJson(parsed.value);
     } else {
       const parsed = parseFhirXml(body, this.maxSubscriptionBytes);
-      if (!parsed.ok) return fail('INVALID_REQUEST_MESSAGE', `Subscription XML: ${parsed.detail}`);
+      if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription XML: ${parsed.detail}`);
       model = subscriptionFromXml(parsed.root);
     }
     const checked = this.checkSubscription(model);
@@ -248,9 +256,12 @@ export class NemsCore {
         resourceXml: renderSubscriptionXml(model, meta), resourceJson: renderSubscriptionJson(model, meta),
         versionId: meta.versionId, lastUpdated: meta.lastUpdated, createdAt: now,
       },
-      { rejectDuplicate: this.options.rejectDuplicateSubscriptions ?? false, now },
+      { rejectDuplicate: this.options.rejectDuplicateSubscriptions ?? true, now },
     );
-    if (outcome === 'duplicate') return fail('DUPLICATE_REJECTED', 'An identical subscription already exists for this mailbox');
+    // core.duplicate-subscription. The diagnostics carry the existing id in the shape NHSDigital's Cohort Manager NEMS
+    // client parses from a DUPLICATE_REJECTED answer (regex `subscription already exists\s*:\s*"?([a-zA-Z0-9-_]+)"?`,
+    // dtos-cohort-manager, ManageNemsSubscription/NemsSubscriptionManager.cs, SendSubscriptionToNemsAsync).
+    if (outcome !== 'created') return fail('DUPLICATE_REJECTED', `An identical subscription already exists : ${outcome.duplicateOf}`);
     this.options.logger?.info({ requestId: scope.requestId, subscriptionId: id, fromAsid, mailboxId, type: criteria.subscriptionType }, 'subscription created');
     const headers: Record<string, string> = {
       location: `${this.baseUrl}/Subscription/${id}`,
@@ -285,8 +296,9 @@ export class NemsCore {
     if (!mailboxId || !MAILBOX_ID_PATTERN.test(mailboxId)) return fail('INVALID_RESOURCE', 'Subscription.channel.endpoint must be a MESH mailbox id');
     let endAt: number | undefined;
     if (model.end !== undefined) {
-      endAt = parseInstant(model.end);
-      if (endAt === undefined) return fail('INVALID_RESOURCE', 'Subscription.end must be a FHIR instant with a timezone');
+      // fhir.datetime-format, with the gateway's own validator.
+      endAt = parseFhirInstant(model.end);
+      if (endAt === undefined) return fail('INVALID_RESOURCE', `Subscription.end must be ${describeFhirTemporal('instant')}`);
       if (endAt <= this.now()) return fail('INVALID_RESOURCE', 'Subscription.end is in the past');
     }
     return { criteria: parsed.criteria, ownerOds, mailboxId, ...(endAt !== undefined ? { endAt } : {}) };
@@ -300,7 +312,7 @@ export class NemsCore {
     return {
       status: 200,
       headers: {
-        'content-type': outcomeContentType(scope.format),
+        'content-type': scope.contentType,
         'content-length': String(body.length),
         etag: `W/"${sub.versionId}"`,
         'last-modified': new Date(Date.parse(sub.lastUpdated)).toUTCString(),
@@ -324,7 +336,7 @@ export class NemsCore {
    * change), which the Publication API does not accept. Same checks and delivery otherwise; for tests and demos.
    */
   async publishAsSpine(body: Buffer): Promise<CoreResponse> {
-    const scope: RequestScope = { requestId: randomUUID(), format: 'xml', headers: new Map() };
+    const scope: RequestScope = { requestId: randomUUID(), format: 'xml', contentType: outcomeContentType('xml'), headers: new Map() };
     const result = this.publish(SPINE_PUBLISHER_ASID, undefined, body, scope, true);
     return result instanceof Reply ? this.render(scope, result) : result;
   }
@@ -346,7 +358,7 @@ export class NemsCore {
     if (!body || body.length === 0) return fail('INVALID_REQUEST_MESSAGE', 'Event message body is missing');
     if (body.length > this.maxPublishBytes) return fail('PAYLOAD_TOO_LARGE', `Event message exceeds ${this.maxPublishBytes} bytes`);
     const parsed = parseFhirXml(body, this.maxPublishBytes);
-    if (!parsed.ok) return fail('INVALID_REQUEST_MESSAGE', `Event message XML: ${parsed.detail}`);
+    if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Event message XML: ${parsed.detail}`);
     // Publication API messages get exactly the gateway's event-message rules (one place per rule).
     if (publishType) {
       const validated = validateEventMessage(parsed.root, publishType);
@@ -530,7 +542,7 @@ export class NemsCore {
     const body = Buffer.from(text, 'utf8');
     return {
       status: reply.status,
-      headers: { ...reply.headers, 'content-type': outcomeContentType(scope.format), 'content-length': String(body.length) },
+      headers: { ...reply.headers, 'content-type': scope.contentType, 'content-length': String(body.length) },
       body,
     };
   }
@@ -552,7 +564,8 @@ function scopeFor(request: Pick<CoreRequest, 'url' | 'headers'>): { scope: Reque
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
   const requestIdHeader = single(headers, 'x-request-id');
   const requestId = requestIdHeader && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : randomUUID();
-  return { scope: { requestId, format: responseFormat(headers, query), headers }, path };
+  const media = responseMediaOf(headers, query);
+  return { scope: { requestId, format: media.format, contentType: media.contentType, headers }, path };
 }
 
 function normaliseHeaders(headers: Readonly<Record<string, HeaderValue>>): Map<string, string | string[]> {
@@ -571,15 +584,11 @@ function single(headers: ReadonlyMap<string, string | string[]>, name: string): 
   return value;
 }
 
-/** `_format` wins over Accept (§7); JSON only when asked for, otherwise the NEMS XML default. */
-function responseFormat(headers: ReadonlyMap<string, string | string[]>, query: URLSearchParams): FhirFormat {
-  const format = query.get('_format');
-  if (format !== null) return parseFormatParameter(format)?.format ?? 'xml';
+/** `_format` wins over Accept (§7); JSON only when asked for, otherwise the NEMS XML default; the gateway's own rule. */
+function responseMediaOf(headers: ReadonlyMap<string, string | string[]>, query: URLSearchParams): OutcomeMedia {
   const raw = headers.get('accept');
   const accept = Array.isArray(raw) ? raw.join(', ') : raw;
-  if (!accept) return 'xml';
-  const chosen = negotiateAccept(accept, 'fhir');
-  return chosen.ok ? chosen.type.format : 'xml';
+  return responseMedia(accept || undefined, query.get('_format') ?? undefined);
 }
 
 /** MESH-like, sortable and deterministic per publication and mailbox, so a resumed delivery overwrites itself. */

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { parseArgs } from '../cli/args.js';
+import { readCommandArgs, usageError, type CommandSpec, type OptionSpecs } from '../cli/args.js';
 import { configPathFromEnv, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { LocalPdsStore } from '../pds/local-store.js';
@@ -123,53 +123,72 @@ function send(res: ServerResponse, response: CoreResponse, closeConnection: bool
 // Commands
 
 /** Config when one can be loaded (for the data directory, lifecycle table and local PDS); undefined otherwise. */
-function tryLoadConfig(options: Record<string, string | true>, required: boolean): Config | undefined {
-  const explicit = typeof options.config === 'string' ? options.config : undefined;
+function tryLoadConfig(explicit: string | undefined): Config | undefined {
   try {
     return loadConfig(configPathFromEnv(explicit)).config;
   } catch (err) {
-    if (required || explicit) throw err;
+    if (explicit) throw err;
     return undefined;
   }
 }
 
-function dataDirFrom(options: Record<string, string | true>, config: Config | undefined): string | undefined {
-  if (typeof options['data-dir'] === 'string') return resolve(options['data-dir']);
+function dataDirFrom(dataDirOption: string | undefined, config: Config | undefined): string | undefined {
+  if (dataDirOption !== undefined) return resolve(dataDirOption);
   return config?.core.dataDir;
 }
 
+export const CORE_COMMAND = {
+  name: 'core',
+  usage: `usage: nems-gateway core [--port N] [--host H] [--data-dir D] [--base-url U] [--config F]
+
+Runs the embedded reference NEMS core as a plain HTTP server (put the gateway in front of it with
+upstream.kind: http). Runs until SIGTERM or SIGINT.
+
+options:
+  --port N        port to listen on, 1-65535 (default 9000)
+  --host H        address to listen on (default 127.0.0.1)
+  --data-dir D    the core's SQLite store and MESH outbox (default: core.dataDir of the configuration)
+  --base-url U    base URL for Location headers (default http://H:N plus the configuration's nems.pathPrefix)
+  --config F      configuration for the data folder, event lifecycle table, path prefix and local PDS data
+                  (default: $NEMS_GATEWAY_CONFIG, else config/gateway.yaml when readable)
+  -h, --help      print this help
+`,
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'base-url': { type: 'string' },
+    config: { type: 'string' },
+  },
+} as const satisfies CommandSpec<OptionSpecs>;
+
 /**
- * `nems-gateway core [--port N] [--host H] [--data-dir D] [--base-url U] [--config F]`. The config file (if
- * readable) supplies the data directory, lifecycle table, path prefix and local PDS data. Returns -1 once
- * listening (keep running); SIGINT/SIGTERM close the server and the store.
+ * `nems-gateway core`. The config file (if readable) supplies the data directory, lifecycle table, path prefix and
+ * local PDS data. Returns -1 once listening (keep running); SIGINT/SIGTERM close the server and the store.
  */
 export async function runCoreCommand(argv: string[]): Promise<number> {
-  let options: Record<string, string | true>;
+  const args = readCommandArgs(CORE_COMMAND, argv);
+  if (typeof args === 'number') return args;
+  const options = args.values;
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port !== undefined ? Number(options.port) : 9000;
+  // Not 0: Location headers carry the port, so it must be known before the core is built.
+  if (!/^\d+$/.test(options.port ?? '9000') || port < 1 || port > 65535) return usageError(CORE_COMMAND, '--port must be 1-65535');
+  if (options['base-url'] !== undefined && !URL.canParse(options['base-url'])) return usageError(CORE_COMMAND, '--base-url must be a URL');
   let config: Config | undefined;
   try {
-    options = parseArgs(argv).options;
-    config = tryLoadConfig(options, false);
+    config = tryLoadConfig(options.config);
   } catch (err) {
     process.stderr.write(`nems-gateway core: ${(err as Error).message}\n`);
     return 2;
   }
-  const host = typeof options.host === 'string' ? options.host : '127.0.0.1';
-  const port = typeof options.port === 'string' ? Number(options.port) : 9000;
-  // Not 0: Location headers carry the port, so it must be known before the core is built.
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    process.stderr.write('nems-gateway core: --port must be 1-65535\n');
-    return 2;
-  }
-  const dataDir = dataDirFrom(options, config);
-  if (!dataDir) {
-    process.stderr.write('nems-gateway core: no configuration found; pass --data-dir D (or --config F)\n');
-    return 2;
-  }
+  const dataDir = dataDirFrom(options['data-dir'], config);
+  if (!dataDir) return usageError(CORE_COMMAND, 'no configuration found; pass --data-dir D (or --config F)');
   const pathPrefix = config?.nems.pathPrefix ?? '/STU3';
   let local: LocalPdsStore | undefined;
   if (config?.pds.kind === 'local') local = await LocalPdsStore.open(config.pds.local.path);
   // Spine's Location names Spine's own host; the standalone core names its own address unless told otherwise.
-  const explicitBaseUrl = typeof options['base-url'] === 'string' ? options['base-url'] : undefined;
+  const explicitBaseUrl = options['base-url'];
   const mesh = config?.core.delivery === 'mesh' ? meshDeliveryHook(dataDir, config.core.mesh!) : undefined;
   const core = createNemsCore({
     ...(mesh ? { deliver: mesh.deliver } : {}),
@@ -209,35 +228,52 @@ export function formatMailboxLine(message: MailboxMessage): string {
   return `${c.timestamp}  ${c.messageId}  ${c.workflowId}  Mex-Partnerid=${c.mexPartnerId ?? '-'}  ${c.eventCode}`;
 }
 
-/**
- * `nems-gateway mailbox <id> [--follow] [--data-dir D] [--config F]`: one line per delivered message (time,
- * message id, workflow id, Mex-Partnerid, event code). With --follow, keeps printing new ones until interrupted.
- */
+export const MAILBOX_COMMAND = {
+  name: 'mailbox',
+  usage: `usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D] [--config F]
+       nems-gateway mailbox <mailbox-id> --mesh --password-file F [--ack] [--save DIR] [--config F]
+
+Lists the messages the embedded core delivered to a MESH-style mailbox, one line each: time, message id,
+workflow id, Mex-Partnerid, event code.
+
+options:
+  --follow        keep printing new messages until interrupted
+  --data-dir D    the core's data folder (default: core.dataDir of the configuration)
+  --config F      configuration to take core.dataDir (or core.mesh) from (default: $NEMS_GATEWAY_CONFIG, else
+                  config/gateway.yaml when readable)
+  --mesh          read the mailbox's inbox on the MESH API of core.mesh instead of the folder
+  --password-file F  with --mesh: the mailbox's MESH password
+  --save DIR      with --mesh: write each message body to DIR
+  --ack           with --mesh: acknowledge each message read
+  -h, --help      print this help
+`,
+  options: {
+    follow: { type: 'boolean' }, 'data-dir': { type: 'string' }, config: { type: 'string' },
+    mesh: { type: 'boolean' }, ack: { type: 'boolean' }, 'password-file': { type: 'string' }, save: { type: 'string' },
+  },
+  positionals: { min: 1, max: 1, name: 'mailbox-id' },
+} as const satisfies CommandSpec<OptionSpecs>;
+
+/** `nems-gateway mailbox <id>`: one line per delivered message. With --follow, keeps printing new ones until interrupted. */
 export async function runMailboxCommand(argv: string[]): Promise<number> {
-  let options: Record<string, string | true>;
-  let positionals: string[];
+  const args = readCommandArgs(MAILBOX_COMMAND, argv);
+  if (typeof args === 'number') return args;
+  const options = args.values;
+  const mailboxId = args.positionals[0]!;
+  if (!MAILBOX_ID_PATTERN.test(mailboxId)) return usageError(MAILBOX_COMMAND, `'${mailboxId}' is not a mailbox id`);
   let dataDir: string | undefined;
   try {
-    ({ options, positionals } = parseArgs(argv, ['follow', 'mesh', 'ack']));
-    dataDir = dataDirFrom(options, typeof options['data-dir'] === 'string' ? undefined : tryLoadConfig(options, false));
+    dataDir = dataDirFrom(options['data-dir'], options['data-dir'] === undefined ? tryLoadConfig(options.config) : undefined);
   } catch (err) {
     process.stderr.write(`nems-gateway mailbox: ${(err as Error).message}\n`);
     return 2;
   }
-  const mailboxId = positionals[0];
-  if (!mailboxId || positionals.length !== 1 || !MAILBOX_ID_PATTERN.test(mailboxId)) {
-    process.stderr.write('usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D] | --mesh --password-file F [--ack] [--save DIR] [--config F]\n');
-    return 2;
-  }
   // --mesh: the mailbox's inbox on the MESH API (core.mesh), not the folder.
-  if (options.mesh === true) return (await import('../mesh/mailbox-command.js')).runMeshMailbox(mailboxId, options, tryLoadConfig(options, false));
-  if (!dataDir) {
-    process.stderr.write('nems-gateway mailbox: no configuration found; pass --data-dir D (or --config F)\n');
-    return 2;
-  }
+  if (options.mesh) return (await import('../mesh/mailbox-command.js')).runMeshMailbox(mailboxId, options, tryLoadConfig(options.config));
+  if (!dataDir) return usageError(MAILBOX_COMMAND, 'no configuration found; pass --data-dir D (or --config F)');
   const existing = listMailbox(dataDir, mailboxId);
   for (const message of existing) process.stdout.write(`${formatMailboxLine(message)}\n`);
-  if (options.follow !== true) {
+  if (!options.follow) {
     if (existing.length === 0) process.stderr.write(`mailbox ${mailboxId}: no messages\n`);
     return 0;
   }

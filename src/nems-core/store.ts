@@ -137,19 +137,24 @@ export class CoreStore {
   }
 
   /**
-   * Inserts a subscription and its event codes in one transaction. With `rejectDuplicate`, an identical live
-   * subscription (same owner, mailbox and criteria) makes it return 'duplicate' instead.
+   * Inserts a subscription and its event codes in one transaction. With `rejectDuplicate`, a duplicate makes it
+   * return the id of the subscription it duplicates instead: one still active (not deleted, `end` not passed) of
+   * the same owner ASID and MESH mailbox whose criteria mean the same (sameCriteria: the parsed criteria, so the
+   * order of components or of event codes and percent-encoding do not make a subscription new).
    */
-  insertSubscription(sub: NewSubscription, options: { rejectDuplicate?: boolean; now?: number } = {}): 'created' | 'duplicate' {
+  insertSubscription(sub: NewSubscription, options: { rejectDuplicate?: boolean; now?: number } = {}): 'created' | { readonly duplicateOf: string } {
     const p = sub.parsed;
     const insert = this.db.transaction(() => {
       if (options.rejectDuplicate) {
         const now = options.now ?? Date.now();
-        const existing = this.db
-          .prepare(`SELECT id FROM subscriptions WHERE owner_asid = ? AND mailbox_id = ? AND criteria = ?
-                    AND deleted_at IS NULL AND (end_at IS NULL OR end_at > ?) LIMIT 1`)
-          .get(sub.ownerAsid, sub.mailboxId, sub.criteria, now);
-        if (existing) return 'duplicate' as const;
+        const candidates = this.db
+          .prepare<[string, string, string, string | null, number], SubscriptionRow>(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions s
+            WHERE s.owner_asid = ? AND s.mailbox_id = ? AND s.subscription_type = ? AND s.nhs_number IS ?
+              AND s.deleted_at IS NULL AND (s.end_at IS NULL OR s.end_at > ?)
+            ORDER BY s.created_at, s.id`)
+          .all(sub.ownerAsid, sub.mailboxId, p.subscriptionType, p.nhsNumber ?? null, now);
+        const existing = candidates.map(toSubscription).find((candidate) => sameCriteria(candidate.parsed, p));
+        if (existing) return { duplicateOf: existing.id };
       }
       this.db
         .prepare(`INSERT INTO subscriptions (id, owner_asid, owner_ods, mailbox_id, criteria, subscription_type,
@@ -292,6 +297,23 @@ export class CoreStore {
     this.open = false;
     this.db.close();
   }
+}
+
+/** Two parsed criteria that select the same events: every component equal, event codes and age bounds as sets. */
+export function sameCriteria(a: ParsedCriteria, b: ParsedCriteria): boolean {
+  const sorted = (values: readonly string[]) => [...values].sort().join('\n');
+  const ages = (bounds: ParsedCriteria['ages']) => sorted(bounds.map((bound) => `${bound.comparator}${bound.years}`));
+  return (
+    a.subscriptionType === b.subscriptionType &&
+    a.nhsNumber === b.nhsNumber &&
+    a.serviceType === b.serviceType &&
+    a.ruleType === b.ruleType &&
+    a.organisationCode === b.organisationCode &&
+    a.gpRegistration === b.gpRegistration &&
+    a.tag === b.tag &&
+    sorted(a.eventCodes) === sorted(b.eventCodes) &&
+    ages(a.ages) === ages(b.ages)
+  );
 }
 
 function toSubscription(row: SubscriptionRow): StoredSubscription {

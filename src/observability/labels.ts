@@ -31,7 +31,7 @@ export const OPERATION_LABELS = ['create', 'read', 'delete', 'publish'] as const
 export const UPSTREAM_ERROR_LABELS = ['unreachable', 'timeout', 'aborted'] as const satisfies readonly UpstreamFailureKind[];
 
 export const PDS_RESULT_LABELS = [
-  'traced', 'restricted', 'not-found', 'superseded', 'invalidated', 'unavailable',
+  'traced', 'restricted', 'not-found', 'superseded', 'invalidated', 'invalid', 'unavailable',
 ] as const satisfies readonly (PdsResult | 'unavailable')[];
 export const PDS_CACHE_LABELS = ['hit', 'miss', 'coalesced'] as const;
 

@@ -7,7 +7,9 @@
 //   removed: "O'Brien" = "OBRIEN", "Smith-Jones" = "SMITH JONES", "Zoë" = "ZOE".
 // - The name matches when some current PDS name has the same family name and lists the first given name sent
 //   among its given names. A part PDS has and the request leaves out is a mismatch; a part PDS does not have is
-//   not compared.
+//   not compared. A name that cannot be compared is never a pass: when PDS holds names but none is current (all
+//   `use: old` or ended; `names: []`), the sent name is a mismatch (rule `pds.demographics-match`); a record whose
+//   names PDS sent unreadable never gets here (the client fails it closed, 503).
 // - The birth date compares the date as written in the birthDateTime (the part before `T`, no time-zone shift)
 //   with PDS's birthDate, at the precision of the less precise of the two.
 // - Each of family / given / birthDate can be left out of the comparison (pds.policy.demographicsFields).
@@ -32,7 +34,8 @@ export function demographicsMismatch(
   }
   const family = fields.has('family');
   const given = fields.has('given');
-  if ((family || given) && record.names !== undefined && record.names.length > 0) {
+  // pds.demographics-match: an empty list (names held, none current) matches nothing.
+  if ((family || given) && record.names !== undefined) {
     const sent = { family: submitted.family === undefined ? undefined : normaliseName(submitted.family), given: submitted.given[0] === undefined ? undefined : normaliseName(submitted.given[0]) };
     if (!record.names.some((name) => nameMatches(sent, name, family, given))) return 'name';
   }

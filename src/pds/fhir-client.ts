@@ -8,7 +8,8 @@
 //   200, meta.security with an unknown code → restricted (fail towards the more careful handling)
 //   200, otherwise                          → traced (gpOdsCode from generalPractitioner[0], home postcode)
 //   traced and restricted also carry the current names and birthDate, for the routing demographics check
-//   404 INVALIDATED_RESOURCE → invalidated; 404 RESOURCE_NOT_FOUND → not-found; 400 INVALID_RESOURCE_ID → not-found
+//   404 INVALIDATED_RESOURCE → invalidated; 404 RESOURCE_NOT_FOUND → not-found; 400 INVALID_RESOURCE_ID → invalid
+//   (PDS: "Invalid NHS number"; the stage answers 400 INVALID_NHS_NUMBER, as Spine Core's table has it)
 //   any other 404/400 (e.g. a wrong base URL answered by the API gateway) → PdsUnavailableError('bad-response')
 //   401/403 → 'auth'; 429 → 'throttled'; 408, 5xx, 3xx, garbage, oversized → 'bad-response';
 //   overall deadline (timeoutMs, token included) → 'timeout'; connection failures → 'unreachable'.
@@ -124,7 +125,7 @@ export class PdsFhirClient implements PdsLookup {
 
   async lookup(nhsNumber: string, requestId: string): Promise<PdsOutcome> {
     // The stage pre-checks numbers; anything else would only earn PDS's 400 INVALID_RESOURCE_ID.
-    if (!NHS_NUMBER.test(nhsNumber)) return { result: 'not-found' };
+    if (!NHS_NUMBER.test(nhsNumber)) return { result: 'invalid' };
     const pdsRequestId = randomUUID();
     const deadline = new Deadline(this.config.timeoutMs);
     try {
@@ -174,7 +175,7 @@ export class PdsFhirClient implements PdsLookup {
       }
       case 400: {
         const codes = outcomeCodes(parseJsonBody(response));
-        if (codes.includes('INVALID_RESOURCE_ID')) return { result: 'not-found' };
+        if (codes.includes('INVALID_RESOURCE_ID')) return { result: 'invalid' };
         throw new PdsUnavailableError('bad-response', 'PDS rejected the request as malformed (400)');
       }
       case 401:
@@ -408,26 +409,33 @@ const FHIR_DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/;
 
 /**
  * The record's current names and birth date, for the routing demographics check. Entries that are not well-formed
- * HumanNames, `use: old` names and names whose period has ended are skipped; a field left with nothing is absent
- * (and is then not compared).
+ * HumanNames are skipped, and so are `use: old` names and names whose period has ended; but a record whose names
+ * are all old or ended gets an empty list (no sent name matches it: the check must not fail open), and a record
+ * whose names are all unreadable is not a usable answer (503). A record with no name at all, or no birth date,
+ * leaves that part absent (not compared).
  */
 function demographicsOf(patient: Record<string, unknown>): PdsDemographics | undefined {
   const today = new Date().toISOString().slice(0, 10);
   const names: PdsName[] = [];
+  let held = 0;
   if (Array.isArray(patient.name)) {
     for (const n of patient.name.slice(0, MAX_NAMES)) {
-      if (!isObject(n) || n.use === 'old') continue;
-      if (isObject(n.period) && typeof n.period.end === 'string' && n.period.end.slice(0, 10) < today) continue;
+      if (!isObject(n)) continue;
       const family = typeof n.family === 'string' && n.family.length <= MAX_NAME_CHARS && n.family.trim() !== '' ? n.family : undefined;
       const given = Array.isArray(n.given)
         ? n.given.slice(0, MAX_NAMES).filter((g): g is string => typeof g === 'string' && g.length <= MAX_NAME_CHARS && g.trim() !== '')
         : [];
-      if (family !== undefined || given.length > 0) names.push({ ...(family !== undefined ? { family } : {}), given });
+      if (family === undefined && given.length === 0) continue;
+      held++;
+      if (n.use === 'old') continue;
+      if (isObject(n.period) && typeof n.period.end === 'string' && n.period.end.slice(0, 10) < today) continue;
+      names.push({ ...(family !== undefined ? { family } : {}), given });
     }
+    if (patient.name.length > 0 && held === 0) throw new PdsUnavailableError('bad-response', 'PDS Patient.name holds no readable name');
   }
   const birthDate = typeof patient.birthDate === 'string' && FHIR_DATE.test(patient.birthDate) ? patient.birthDate : undefined;
-  if (names.length === 0 && birthDate === undefined) return undefined;
-  return { ...(names.length > 0 ? { names } : {}), ...(birthDate !== undefined ? { birthDate } : {}) };
+  if (held === 0 && birthDate === undefined) return undefined;
+  return { ...(held > 0 ? { names } : {}), ...(birthDate !== undefined ? { birthDate } : {}) };
 }
 
 function confidentiality(meta: unknown): 'unrestricted' | 'restricted' | 'redacted' {

@@ -5,7 +5,10 @@
  * did not give is absent, and is then not compared.
  */
 export interface PdsDemographics {
-  /** The record's current names (PDS `use: old` and names whose period has ended are left out). */
+  /**
+   * The record's current names (PDS `use: old` and names whose period has ended are left out). Absent when PDS
+   * holds no name; an empty list when PDS holds names but none is current, which no sent name can match.
+   */
   readonly names?: readonly PdsName[];
   /** FHIR date: YYYY, YYYY-MM or YYYY-MM-DD. */
   readonly birthDate?: string;
@@ -31,7 +34,9 @@ export type PdsOutcome =
   /** PDS answered with a different (newer) NHS number: the submitted one is not current. */
   | { readonly result: 'superseded' }
   /** The record existed but was invalidated and not superseded (PDS 404 INVALIDATED_RESOURCE). */
-  | { readonly result: 'invalidated' };
+  | { readonly result: 'invalidated' }
+  /** PDS says the number is not a valid NHS number (PDS 400 INVALID_RESOURCE_ID, "Invalid NHS number"). */
+  | { readonly result: 'invalid' };
 
 export type PdsResult = PdsOutcome['result'];
 

@@ -2,6 +2,7 @@
 // code. Stages never import each other; they read what earlier stages found on the RequestContext.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SpineCode } from '../fhir/errors.js';
+import type { FhirMimeType } from '../fhir/mime.js';
 import type { FhirFormat } from '../fhir/operation-outcome.js';
 import type { AsidRegistration, Endpoint } from '../identity/types.js';
 import type { NemsEventType } from '../fhir/events.js';
@@ -94,6 +95,8 @@ export interface MimeDecision {
   readonly forwardAccept: string;
   readonly requestFormat?: FhirFormat;
   readonly responseFormat: FhirFormat;
+  /** The one of the 8 FHIR types the client named for the response (Accept or `_format`); rejections use its spelling. */
+  readonly responseType?: FhirMimeType;
 }
 
 /** How the pipeline reaches the transport. The edge supplies a real socket; unit tests supply a buffer. */

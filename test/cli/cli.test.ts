@@ -86,10 +86,16 @@ describe.concurrent('nems-gateway check-config', () => {
     expect(env.stderr).toContain('NEMS_GATEWAY_PORT: must be a whole number');
   });
 
-  it('exits non-zero when --config has no value', async () => {
+  it('exits 2 (a usage error) when --config has no value', async () => {
     const r = await runCli(['check-config', '--config']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('option --config needs a value');
+  });
+
+  it('refuses a mistyped option instead of validating the default file', async () => {
+    const r = await runCli(['check-config', '--confg', shipped]);
+    expect([r.code, r.stdout]).toEqual([2, '']);
+    expect(r.stderr).toMatch(/^nems-gateway check-config: unknown option --confg\nusage: nems-gateway check-config/);
   });
 });
 
@@ -120,8 +126,42 @@ describe('usage', () => {
 
   it('demo refuses a mistyped option instead of running with defaults', async () => {
     const r = await runCli(['demo', '--cert', pki.dir]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toBe('nems-gateway: unknown option --cert\n');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^nems-gateway demo: unknown option --cert\nusage: nems-gateway demo/);
+  });
+
+  it.each(['start', 'check-config', 'jwt', 'core', 'mailbox', 'demo'])('%s --help prints its own usage and exits 0 without doing anything', async (command) => {
+    for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
+      const r = await runCli(args);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      expect(r.stdout).toMatch(new RegExp(`^usage: nems-gateway ${command} `));
+      expect(r.stdout).toContain('-h, --help');
+    }
+  });
+
+  it.each([
+    [['start', '--confg', 'x.yaml'], 'unknown option --confg'],
+    [['start', 'x.yaml'], "unexpected argument 'x.yaml'"],
+    [['core', '--port', 'http'], '--port must be 1-65535'],
+    [['core', '--port', '0'], '--port must be 1-65535'],
+    [['core', '--base-url', 'not a url', '--data-dir', '/nonexistent'], '--base-url must be a URL'],
+    [['core', '--follow'], 'unknown option --follow'],
+    [['mailbox'], 'missing <mailbox-id>'],
+    [['mailbox', 'A83627MB001', 'B'], "unexpected argument 'B'"],
+    [['mailbox', '../x', '--data-dir', '/nonexistent'], "'../x' is not a mailbox id"],
+    [['mailbox', 'A83627MB001', '--follow=yes'], 'option --follow takes no value'],
+    [['demo', '--keep-data', '--keep-data'], 'option --keep-data given twice'],
+    [['jwt', '--asid'], 'option --asid needs a value'],
+  ])('%j exits 2 naming the problem', async (args, problem) => {
+    const r = await runCli(args);
+    expect([r.code, r.stdout]).toEqual([2, '']);
+    expect(r.stderr).toContain(`nems-gateway ${args[0]}: ${problem}\nusage: nems-gateway ${args[0]}`);
+  });
+
+  it('help for an unknown command exits 2', async () => {
+    const r = await runCli(['help', 'frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^unknown command 'frobnicate'/);
   });
 
   it('an unknown command exits 2 with the usage on stderr', async () => {

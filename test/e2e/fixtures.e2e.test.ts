@@ -1,4 +1,4 @@
-// Every NEMS example event (shared/fixtures/nems-examples) published through real mTLS by child-health, with the
+// Every NEMS example event (test/fixtures/nems-examples) published through real mTLS by child-health, with the
 // outcome stated per file; then the NHS-number and PDS outcomes on the publish path. Nothing that is rejected, and
 // nothing carrying an unverified NHS number, reaches the upstream.
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,8 @@ const FIXTURES: readonly { file: string; code: string; expect: 'forwarded' | { s
   { file: 'blood-spot-test-outcome-1-delete.xml', code: 'Bloodspottestoutcome', expect: 'forwarded' },
   { file: 'newborn-hearing-1-new.xml', code: 'Newbornhearing', expect: 'forwarded' },
   { file: 'newborn-hearing-1-update.xml', code: 'Newbornhearing', expect: 'forwarded' },
-  { file: 'nipe-outcome-1-update.xml', code: 'Nipeoutcome', expect: 'forwarded' },
+  // The IG example's timestamp offset +58:00 breaks FHIR (fhir.datetime-format): refused naming the element.
+  { file: 'nipe-outcome-1-update.xml', code: 'Nipeoutcome', expect: { status: 422, code: 'INVALID_RESOURCE' } },
   { file: 'nipe-outcome-1-delete.xml', code: 'Nipeoutcome', expect: 'forwarded' },
   { file: 'Professional-Contacts-1-new.xml', code: 'Professionalcontacts', expect: 'forwarded' },
   { file: 'Professional-Contacts-1-update.xml', code: 'Professionalcontacts', expect: 'forwarded' },
@@ -70,6 +71,13 @@ describe('NEMS example events published through the gateway', () => {
       expect({ status: res.status, code: spineCodeOf(res.text) }).toEqual(f.expect);
       expect(stats.count).toBe(0);
     }
+  });
+
+  it('names the element when it refuses the official nipe-outcome-1-update example (timestamp +58:00)', async () => {
+    const { res, stats } = await publish(readNemsExample('nipe-outcome-1-update.xml'), 'Nipeoutcome');
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('<diagnostics value="Bundle.entry.resource.MessageHeader.timestamp: must be a FHIR instant');
+    expect(stats.count).toBe(0);
   });
 });
 

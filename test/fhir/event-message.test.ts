@@ -5,7 +5,7 @@ import { eventTypeByCode, eventTypeByPublishCode, type NemsEventType } from '../
 import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
 import { parseFhirXml, type XmlElement } from '../../src/fhir/xml.js';
 import { VACCINATION_PUBLISH_XML, vaccinationPublishXml } from '../helpers/bodies.js';
-import { nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
+import { INVALID_NEMS_EXAMPLES, nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
 
 const PUBLISH_CAP = 3 * 1024 * 1024;
 
@@ -41,7 +41,8 @@ const FIXTURE_TABLE: {
   { file: 'blood-spot-test-outcome-1-delete.xml', interaction: 'Bloodspottestoutcome', body: 'valid', numbers: ['9912003888'], endToEnd: '202 accepted (minimal delete: routing NHS number only)' },
   { file: 'newborn-hearing-1-new.xml', interaction: 'Newbornhearing', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted' },
   { file: 'newborn-hearing-1-update.xml', interaction: 'Newbornhearing', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted (screening update sent as new)' },
-  { file: 'nipe-outcome-1-update.xml', interaction: 'Nipeoutcome', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted (screening update sent as new)' },
+  // The IG's own example carries MessageHeader.timestamp …+58:00, an offset beyond ±14:00 (fhir.datetime-format).
+  { file: 'nipe-outcome-1-update.xml', interaction: 'Nipeoutcome', body: '422 INVALID_RESOURCE', numbers: ['9912003888', '9912003888'], endToEnd: '422 INVALID_RESOURCE (MessageHeader.timestamp +58:00)' },
   { file: 'nipe-outcome-1-delete.xml', interaction: 'Nipeoutcome', body: 'valid', numbers: ['9912003888'], endToEnd: '202 accepted' },
   { file: 'Professional-Contacts-1-new.xml', interaction: 'Professionalcontacts', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted' },
   { file: 'Professional-Contacts-1-update.xml', interaction: 'Professionalcontacts', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted' },
@@ -75,9 +76,21 @@ describe('IG example event messages through publish validation (outcome stated p
       expect(result.nhsNumbers.slice(1).every((n) => n.source === 'patient-identifier')).toBe(true);
       // Valid fixtures carry only numbers that pass modulus 11, so the nhs-numbers stage then only traces them.
       expect(result.nhsNumbers.every((n) => nhsNumberProblem(n.value) === undefined)).toBe(true);
+    } else if (INVALID_NEMS_EXAMPLES[row.file]) {
+      expect(result.rejection.diagnostics.startsWith(`${INVALID_NEMS_EXAMPLES[row.file]}:`)).toBe(true);
     } else {
       expect(result.rejection.diagnostics).toMatch(/^Bundle\.entry\[0\]\.resource\.MessageHeader\.event\.code:/);
     }
+  });
+
+  it('refuses the official nipe-outcome-1-update example for its MessageHeader.timestamp offset +58:00, naming the element; the same message with +00:00 is valid', () => {
+    const bytes = readNemsExample('nipe-outcome-1-update.xml').toString('utf8');
+    expect(bytes).toContain('<timestamp value="2017-11-01T16:02:04+58:00"/>');
+    const refused = validateEventMessage(tree(bytes), publishEvent('Nipeoutcome'));
+    expect(outcome(refused)).toBe('422 INVALID_RESOURCE');
+    expect(!refused.ok && refused.rejection.diagnostics).toMatch(/^Bundle\.entry\.resource\.MessageHeader\.timestamp: must be a FHIR instant .*±?14:00/);
+    const corrected = validateEventMessage(tree(bytes.replace('+58:00', '+00:00')), publishEvent('Nipeoutcome'));
+    expect(outcome(corrected)).toBe('valid');
   });
 
   it('covers every fixture in the folder', () => {
@@ -173,6 +186,17 @@ describe('publish validation rejects, naming the element (422 INVALID_RESOURCE)'
     ['a MessageHeader.timestamp without a timezone', base.replace('<timestamp value="2017-02-14T15:00:00+00:00"/>', '<timestamp value="2017-02-14T15:00:00"/>'), vaccinations, 'Bundle.entry.resource.MessageHeader.timestamp'],
     ['a meta.lastUpdated without a timezone', base.replace('2017-11-01T15:00:33+00:00', '2017-11-01T15:00:33.123'), vaccinations, 'Bundle.entry.resource.MessageHeader.meta.lastUpdated'],
     ['an Immunization.date without a timezone', base.replace('<date value="2017-02-14T12:00:00+00:00"/>', '<date value="2017-02-14T12:00:00"/>'), vaccinations, 'Bundle.entry.resource.Immunization.date'],
+    // fhir.datetime-format: the STU3 expressions and the calendar, for every date in the Bundle.
+    ['a MessageHeader.timestamp offset of +14:30', base.replace('2017-02-14T15:00:00+00:00', '2017-02-14T15:00:00+14:30'), vaccinations, 'Bundle.entry.resource.MessageHeader.timestamp'],
+    ['a MessageHeader.timestamp offset of +58:00', base.replace('2017-02-14T15:00:00+00:00', '2017-02-14T15:00:00+58:00'), vaccinations, 'Bundle.entry.resource.MessageHeader.timestamp'],
+    ['a MessageHeader.timestamp without seconds', base.replace('2017-02-14T15:00:00+00:00', '2017-02-14T15:00+00:00'), vaccinations, 'Bundle.entry.resource.MessageHeader.timestamp'],
+    ['a MessageHeader.timestamp that is only a date (an instant needs a time)', base.replace('2017-02-14T15:00:00+00:00', '2017-02-14'), vaccinations, 'Bundle.entry.resource.MessageHeader.timestamp'],
+    ['an Immunization.date on 30 February', base.replace('<date value="2017-02-14T12:00:00+00:00"/>', '<date value="2017-02-30"/>'), vaccinations, 'Bundle.entry.resource.Immunization.date'],
+    ['an Immunization.date on 29 February of a common year', base.replace('<date value="2017-02-14T12:00:00+00:00"/>', '<date value="2019-02-29T12:00:00Z"/>'), vaccinations, 'Bundle.entry.resource.Immunization.date'],
+    ['an Immunization.date in month 13', base.replace('<date value="2017-02-14T12:00:00+00:00"/>', '<date value="2017-13"/>'), vaccinations, 'Bundle.entry.resource.Immunization.date'],
+    ['a meta.lastUpdated at hour 24', base.replace('2017-11-01T15:00:33+00:00', '2017-11-01T24:00:00+00:00'), vaccinations, 'Bundle.entry.resource.MessageHeader.meta.lastUpdated'],
+    ['a routing birthDateTime on 31 April', base.replace('2017-10-02T12:00:00+00:00', '2017-04-31'), vaccinations, `${H}.extension(routingDemographics).extension(birthDateTime).valueDateTime`],
+    ['a routing birthDateTime offset of -15:00', base.replace('2017-10-02T12:00:00+00:00', '2017-10-02T12:00:00-15:00'), vaccinations, `${H}.extension(routingDemographics).extension(birthDateTime).valueDateTime`],
     ['an event from another code system', base.replace('https://fhir.nhs.uk/STU3/CodeSystem/EventType-1', 'https://fhir.nhs.uk/STU3/CodeSystem/EMS-EventType-1'), vaccinations, `${H}.event.system`],
     ['the legacy event code PDS002', vaccinationPublishXml({ eventCode: 'PDS002' }), vaccinations, `${H}.event.code`],
     ['an unknown event code', vaccinationPublishXml({ eventCode: 'vaccinations-2' }), vaccinations, `${H}.event.code`],

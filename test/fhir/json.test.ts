@@ -31,7 +31,7 @@ describe('parseFhirJson: valid FHIR JSON', () => {
   });
 });
 
-describe('parseFhirJson: malformed or hostile JSON is refused (400 INVALID_REQUEST_MESSAGE at the body stage)', () => {
+describe('parseFhirJson: malformed or hostile JSON is refused (400 BAD_REQUEST or INVALID_REQUEST_MESSAGE at the body stage: bodyFailureCode)', () => {
   const deep = 10_000;
   const cases: [string, string | Buffer, JsonParseFailureReason][] = [
     ['syntax error', '{"a":}', 'syntax'],

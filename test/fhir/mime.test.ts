@@ -11,6 +11,8 @@ import {
   parseFormatParameter,
   parseMediaType,
   preferredErrorFormat,
+  preferredErrorMedia,
+  responseMedia,
 } from '../../src/fhir/mime.js';
 
 describe('the FHIR MIME type list (§7)', () => {
@@ -199,5 +201,35 @@ describe('preferredErrorFormat', () => {
     expect(preferredErrorFormat({ accept: `application/fhir+json;x=${'a'.repeat(10_000)}` })).toBe('xml');
     expect(preferredErrorFormat({ 'content-type': 'application/fhir+json' })).toBe('xml');
     expect(preferredErrorFormat({}, '_format=nonsense')).toBe('xml');
+  });
+});
+
+describe('mime.response-type: a response is labelled with the FHIR type the client asked for', () => {
+  it('echoes the one of the 8 types Accept names, in its own spelling', () => {
+    expect(responseMedia('application/fhir+json', undefined)).toEqual({ format: 'json', contentType: 'application/fhir+json' });
+    expect(responseMedia('application/fhir+json;charset=utf-8', undefined)).toEqual({ format: 'json', contentType: 'application/fhir+json;charset=utf-8' });
+    expect(responseMedia('application/json+fhir', undefined)).toEqual({ format: 'json', contentType: 'application/json+fhir' });
+    expect(responseMedia('application/fhir+xml', undefined)).toEqual({ format: 'xml', contentType: 'application/fhir+xml' });
+    expect(responseMedia('application/fhir+xml;q=0.5, application/fhir+json', undefined)).toEqual({ format: 'json', contentType: 'application/fhir+json' });
+  });
+
+  it('lets _format win, echoing the type it names, else the Accept type of that format, else the default spelling', () => {
+    expect(responseMedia('application/json+fhir', 'application/fhir+json')).toEqual({ format: 'json', contentType: 'application/fhir+json' });
+    expect(responseMedia('application/fhir+json', 'json')).toEqual({ format: 'json', contentType: 'application/fhir+json' });
+    expect(responseMedia('application/fhir+json', 'xml')).toEqual({ format: 'xml', contentType: 'application/xml+fhir;charset=utf-8' });
+    expect(responseMedia(undefined, 'json')).toEqual({ format: 'json', contentType: 'application/json+fhir;charset=utf-8' });
+  });
+
+  it('uses the NEMS default spelling for no preference, a wildcard or garbage', () => {
+    for (const accept of [undefined, '*/*', 'text/html', ';;;']) {
+      expect(responseMedia(accept, undefined)).toEqual({ format: 'xml', contentType: 'application/xml+fhir;charset=utf-8' });
+    }
+  });
+
+  it('before the MIME stage ran, echoes an explicitly named type only (preferredErrorMedia)', () => {
+    expect(preferredErrorMedia({ accept: 'application/fhir+json' })).toEqual({ format: 'json', contentType: 'application/fhir+json' });
+    expect(preferredErrorMedia({}, '_format=application/fhir%2Bjson;charset=utf-8')).toEqual({ format: 'json', contentType: 'application/fhir+json;charset=utf-8' });
+    expect(preferredErrorMedia({ accept: '*/*' })).toEqual({ format: 'xml', contentType: 'application/xml+fhir;charset=utf-8' });
+    expect(preferredErrorMedia({ accept: `application/fhir+json;x=${'a'.repeat(10_000)}` })).toEqual({ format: 'xml', contentType: 'application/xml+fhir;charset=utf-8' });
   });
 });

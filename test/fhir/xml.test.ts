@@ -105,7 +105,7 @@ describe.each(['fast-xml-parser', 'single-pass'] as const)('%s engine', (name) =
     });
   });
 
-  describe('parseFhirXml: malformed XML is refused (400 INVALID_REQUEST_MESSAGE at the body stage)', () => {
+  describe('parseFhirXml: malformed XML is refused (400 BAD_REQUEST or INVALID_REQUEST_MESSAGE at the body stage: bodyFailureCode)', () => {
     const cases: [string, string, XmlParseFailureReason][] = [
       ['mismatched closing tag', '<a><b></a></b>', 'not-well-formed'],
       ['unclosed element', '<a><b/>', 'not-well-formed'],

@@ -23,3 +23,13 @@ export function readNemsExample(file: string): Buffer {
   if (!existsSync(path)) throw new Error(`NEMS example missing: ${path}`);
   return readFileSync(path);
 }
+
+/**
+ * Official examples that break a FHIR rule themselves, with the element at fault: they are refused (422
+ * INVALID_RESOURCE naming it) until issue 12's report mode lets a conformance rule report rather than refuse.
+ * nipe-outcome-1-update.xml: MessageHeader.timestamp 2017-11-01T16:02:04+58:00, an offset beyond ±14:00
+ * (rule fhir.datetime-format).
+ */
+export const INVALID_NEMS_EXAMPLES: Readonly<Record<string, string>> = {
+  'nipe-outcome-1-update.xml': 'Bundle.entry.resource.MessageHeader.timestamp',
+};

@@ -10,7 +10,8 @@ const EVENT_FIXTURE: Record<string, string> = {
   'vaccinations-1': 'vaccinations-1-new.xml',
   'blood-spot-test-outcome-1': 'blood-spot-test-outcome-1-new.xml',
   'newborn-hearing-1': 'newborn-hearing-1-new.xml',
-  'nipe-outcome-1': 'nipe-outcome-1-update.xml',
+  // nipe-outcome-1-update.xml breaks FHIR itself (timestamp +58:00, INVALID_NEMS_EXAMPLES): the delete is valid.
+  'nipe-outcome-1': 'nipe-outcome-1-delete.xml',
   'professional-contacts-1': 'Professional-Contacts-1-new.xml',
 };
 

@@ -37,8 +37,8 @@ describe('Subscription create', () => {
   });
 
   it('gives every subscription a fresh logical id', async () => {
-    const a = await subscribe(core, GP, explicitCriteria());
-    const b = await subscribe(core, GP, explicitCriteria());
+    const a = await subscribe(core, GP, explicitCriteria({ tag: 'a' }));
+    const b = await subscribe(core, GP, explicitCriteria({ tag: 'b' }));
     expect(a).not.toBe(b);
   });
 
@@ -50,6 +50,8 @@ describe('Subscription create', () => {
     ['an NHS number failing modulus 11', { criteria: explicitCriteria({ nhs: '1112223330' }) }, 400, 'INVALID_NHS_NUMBER'],
     ['an end date in the past', { end: '2001-01-01T00:00:00+00:00' }, 422, 'INVALID_RESOURCE'],
     ['an end without a timezone', { end: '2099-01-01T00:00:00' }, 422, 'INVALID_RESOURCE'],
+    ['an end with offset +14:30 (fhir.datetime-format)', { end: '2099-01-01T00:00:00+14:30' }, 422, 'INVALID_RESOURCE'],
+    ['an end on 29 February of a common year', { end: '2099-02-29T00:00:00Z' }, 422, 'INVALID_RESOURCE'],
   ])('rejects a create with %s: %i %s', async (_what, options, status, code) => {
     const response = await core.handle(createRequest(GP, subscriptionXml(options)));
     expect(response.status).toBe(status);
@@ -96,15 +98,63 @@ describe('Subscription create', () => {
     expect(firstCode(response)).toBe('MISSING_OR_INVALID_HEADER');
   });
 
-  it('rejects an identical live subscription when configured to: 422 DUPLICATE_REJECTED', async () => {
-    const strict = openCore(dataDir.dir, { rejectDuplicateSubscriptions: true });
+  it('rejects a duplicate of an active subscription with 422 DUPLICATE_REJECTED naming the existing id, as NEMS does', async () => {
+    const first = await core.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'dup' }) })));
+    expect(first.status).toBe(201);
+    const existing = idFromLocation(first);
+    const second = await core.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'dup' }) })));
+    expect(second.status).toBe(422);
+    expect(firstCode(second)).toBe('DUPLICATE_REJECTED');
+    const body = second.body!.toString();
+    expect(body).toContain(`<diagnostics value="An identical subscription already exists : ${existing}"/>`);
+    // The exact pattern NHSDigital's Cohort Manager NEMS client uses to read the existing id (case-sensitive).
+    expect(/subscription already exists\s*:\s*"?([a-zA-Z0-9-_]+)"?/.exec(body)?.[1]).toBe(existing);
+    // JSON too, for a client that asked for it.
+    const json = await core.handle({ ...createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'dup' }) })), url: '/STU3/Subscription?_format=json' });
+    expect(/subscription already exists\s*:\s*"?([a-zA-Z0-9-_]+)"?/.exec(json.body!.toString())?.[1]).toBe(existing);
+    expect(core.stats().subscriptions).toBe(1);
+  });
+
+  it('a duplicate means: same ASID, same MESH mailbox, criteria of the same meaning, still active', async () => {
+    const criteria = explicitCriteria({ events: ['vaccinations-1', 'pds-change-of-address-1'], ages: ['lt16'], tag: 'x' });
+    const created = idFromLocation(await core.handle(createRequest(GP, subscriptionXml({ criteria }))));
+    const status = async (org: typeof GP, c: string, extra: Parameters<typeof subscriptionXml>[0] = {}) =>
+      (await core.handle(createRequest(org, subscriptionXml({ org, criteria: c, ...extra })))).status;
+    // The same criteria written in another order, or percent-encoded, mean the same subscription.
+    const reordered = explicitCriteria({ events: ['pds-change-of-address-1', 'vaccinations-1'], ages: ['lt16'], tag: 'x' });
+    expect(await status(GP, reordered)).toBe(422);
+    expect(await status(GP, criteria.replace('vaccinations-1', 'vaccinations%2D1'))).toBe(422);
+    // Different criteria, another mailbox or another owner ASID make a new subscription.
+    expect(await status(GP, criteria.replace('tag=x', 'tag=y'))).toBe(201);
+    expect(await status(GP, explicitCriteria({ events: ['vaccinations-1'], ages: ['lt16'], tag: 'x' }))).toBe(201);
+    expect(await status({ ...GP, mailbox: 'A83627MB002' }, criteria)).toBe(201);
+    expect(await status({ ...GP, asid: '200000000199' }, criteria)).toBe(201);
+    // Once deleted, or once its end has passed, it is no longer there to duplicate.
+    expect((await core.handle(deleteRequest(GP, created))).status).toBe(200);
+    expect(await status(GP, criteria)).toBe(201);
+  });
+
+  it('does not count a subscription whose end has passed as a duplicate', async () => {
+    let now = Date.parse('2030-01-01T00:00:00Z');
+    const clocked = openCore(dataDir.dir, { now: () => now });
     try {
-      expect((await strict.handle(createRequest(GP, subscriptionXml()))).status).toBe(201);
-      const second = await strict.handle(createRequest(GP, subscriptionXml()));
-      expect(second.status).toBe(422);
-      expect(firstCode(second)).toBe('DUPLICATE_REJECTED');
+      const body = { criteria: explicitCriteria({ tag: 'ending' }), end: '2030-01-02T00:00:00Z' };
+      expect((await clocked.handle(createRequest(GP, subscriptionXml(body)))).status).toBe(201);
+      expect((await clocked.handle(createRequest(GP, subscriptionXml(body)))).status).toBe(422);
+      now = Date.parse('2030-01-03T00:00:00Z');
+      expect((await clocked.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'ending' }) })))).status).toBe(201);
     } finally {
-      await strict.close();
+      await clocked.close();
+    }
+  });
+
+  it('stores duplicates only when told to (rejectDuplicateSubscriptions: false)', async () => {
+    const lax = openCore(dataDir.dir, { rejectDuplicateSubscriptions: false });
+    try {
+      expect((await lax.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'lax' }) })))).status).toBe(201);
+      expect((await lax.handle(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'lax' }) })))).status).toBe(201);
+    } finally {
+      await lax.close();
     }
   });
 });
@@ -128,7 +178,8 @@ describe('Subscription read and delete', () => {
     const id = await subscribe(core, GP, explicitCriteria());
     const response = await core.handle(readRequest(GP, id, accept));
     expect(response.status).toBe(200);
-    expect(response.headers['content-type']).toContain('json');
+    // mime.response-type: labelled with the very type asked for.
+    expect(response.headers['content-type']).toBe(accept);
     const resource = JSON.parse(response.body!.toString()) as { id: string; meta: { versionId: string }; status: string };
     expect(resource).toMatchObject({ id, meta: { versionId: '1' }, status: 'active' });
   });
@@ -189,6 +240,7 @@ describe('routes and errors', () => {
   it('uses X-Request-ID as the OperationOutcome id, and renders JSON when Accept asks for it', async () => {
     const response = await core.handle({ method: 'GET', url: '/STU3/Nope', headers: { 'X-Request-ID': 'trace-123', Accept: 'application/fhir+json' } });
     expect(JSON.parse(response.body!.toString())).toMatchObject({ resourceType: 'OperationOutcome', id: 'trace-123' });
+    expect(response.headers['content-type']).toBe('application/fhir+json');
   });
 });
 
@@ -252,10 +304,10 @@ describe('publish', () => {
     expect(response.body!.toString()).not.toContain('9912003889');
   });
 
-  it('rejects XML that is not well formed: 400 INVALID_REQUEST_MESSAGE', async () => {
+  it('rejects XML that is not well formed: 400 BAD_REQUEST (Spine Core: malformed content)', async () => {
     const response = await core.handle(publishRequest(CHO, Buffer.from('<Bundle xmlns="http://hl7.org/fhir"><type value="message">')));
     expect(response.status).toBe(400);
-    expect(firstCode(response)).toBe('INVALID_REQUEST_MESSAGE');
+    expect(firstCode(response)).toBe('BAD_REQUEST');
   });
 
   it('rejects a publish over the 3 MB cap: 413 PAYLOAD_TOO_LARGE', async () => {
@@ -334,11 +386,17 @@ describe('the NEMS example fixtures', () => {
     ['blood-spot-test-outcome-1-delete.xml', 'Bloodspottestoutcome'],
     ['newborn-hearing-1-new.xml', 'Newbornhearing'],
     ['newborn-hearing-1-update.xml', 'Newbornhearing'],
-    ['nipe-outcome-1-update.xml', 'Nipeoutcome'],
     ['nipe-outcome-1-delete.xml', 'Nipeoutcome'],
   ])('accepts the publishable example %s through the Publication API: 202', async (file, interactionCode) => {
     const response = await core.handle(publishRequest(CHO, fixture(file), interactionCode));
     expect(response.status, response.body?.toString()).toBe(202);
+  });
+
+  it('refuses the official nipe-outcome-1-update example with the gateway\'s own date rule: timestamp offset +58:00 → 422 INVALID_RESOURCE naming it', async () => {
+    const response = await core.handle(publishRequest(CHO, fixture('nipe-outcome-1-update.xml'), 'Nipeoutcome'));
+    expect(response.status).toBe(422);
+    expect(firstCode(response)).toBe('INVALID_RESOURCE');
+    expect(response.body?.toString()).toContain('Bundle.entry.resource.MessageHeader.timestamp: must be a FHIR instant');
   });
 
   it.each([

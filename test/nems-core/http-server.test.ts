@@ -110,10 +110,23 @@ describe('the core over HTTP (nems-gateway core)', () => {
   });
 
   it('handles 20 parallel creates over HTTP, each with its own id', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => send(createRequest(GP, subscriptionXml()))));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => send(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: `p${i}` }) })))));
     expect(results.every((r) => r.status === 201)).toBe(true);
     expect(new Set(results.map((r) => r.headers['location'])).size).toBe(20);
     expect(core.stats().subscriptions).toBe(20);
+  });
+
+  it('stores one of 10 identical parallel creates; the other 9 get 422 DUPLICATE_REJECTED naming it', async () => {
+    const before = core.stats().subscriptions;
+    const results = await Promise.all(Array.from({ length: 10 }, () => send(createRequest(GP, subscriptionXml({ criteria: explicitCriteria({ tag: 'same' }) })))));
+    const created = results.filter((r) => r.status === 201);
+    expect(created).toHaveLength(1);
+    const id = String(created[0]!.headers['location']).split('/').pop();
+    for (const r of results.filter((x) => x.status !== 201)) {
+      expect(r.status).toBe(422);
+      expect(r.body?.toString()).toContain(`subscription already exists : ${id}`);
+    }
+    expect(core.stats().subscriptions).toBe(before + 1);
   });
 });
 

@@ -129,7 +129,7 @@ describe('concurrency', () => {
       const deletes = ids.slice(0, 25).map((s) => core.handle(deleteRequest(s.org, s.id)));
       // Deleting the same subscription twice at once: exactly one 200.
       const doubleDeletes = [core.handle(deleteRequest(ids[30]!.org, ids[30]!.id)), core.handle(deleteRequest(ids[30]!.org, ids[30]!.id))];
-      const moreCreates = Array.from({ length: 10 }, () => core.handle(createRequest(CHO, subscriptionXml({ org: CHO, criteria: genericCriteria({ rule: 'COUNTRYCODE', org: 'E92000001' }) }))));
+      const moreCreates = Array.from({ length: 10 }, (_, i) => core.handle(createRequest(CHO, subscriptionXml({ org: CHO, criteria: genericCriteria({ rule: 'COUNTRYCODE', org: 'E92000001', tag: `g${i}` }) }))));
       const publishes = Array.from({ length: 20 }, (_, i) => core.handle(publishRequest(CHO, vaccinationEvent({ messageId: randomUUID(), nhs: i % 2 ? OTHER_NHS : undefined }))));
       const [deleted, doubled, added, published] = await Promise.all([Promise.all(deletes), Promise.all(doubleDeletes), Promise.all(moreCreates), Promise.all(publishes)]);
       expect(deleted.every((r) => r.status === 200)).toBe(true);

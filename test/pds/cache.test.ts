@@ -90,6 +90,16 @@ describe('CachedPdsLookup', () => {
     expect(inner.calls).toBe(2);
   });
 
+  it('with a TTL of 0 keeps nothing, yet concurrent lookups still share one inner lookup', async () => {
+    const inner = new CountingPds(() => NOT_FOUND, true);
+    const cache = new CachedPdsLookup(inner, { maxEntries: 10, positiveTtlSeconds: 300, negativeTtlSeconds: 0 });
+    const all = Array.from({ length: 5 }, () => cache.lookup('9111231130', 'r'));
+    await new Promise((r) => setImmediate(r));
+    inner.release();
+    expect(await Promise.all(all)).toEqual(Array(5).fill(NOT_FOUND));
+    expect([inner.calls, cache.size]).toEqual([1, 0]);
+  });
+
   it('evicts the least recently used entry beyond maxEntries', async () => {
     const inner = new CountingPds(() => TRACED);
     const cache = new CachedPdsLookup(inner, { maxEntries: 2, positiveTtlSeconds: 300, negativeTtlSeconds: 30 });

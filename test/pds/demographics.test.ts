@@ -42,9 +42,17 @@ describe('demographicsMismatch', () => {
     const odd = sent({ family: 'SMITH', given: ['Ann'], birthDateTime: '1900-01-01' });
     expect(demographicsMismatch(odd, undefined, ALL)).toBeUndefined();
     expect(demographicsMismatch(odd, {}, ALL)).toBeUndefined();
-    expect(demographicsMismatch(odd, { names: [] }, ALL)).toBeUndefined();
     expect(demographicsMismatch(odd, { names: [{ family: 'SMITH', given: [] }] }, ALL)).toBeUndefined();
     expect(demographicsMismatch(odd, { names: [{ given: ['Ann'] }] }, ALL)).toBeUndefined();
+  });
+
+  it('never passes a name it cannot compare: PDS holds names but none is current (all use=old or ended) → name mismatch', () => {
+    // The client reads such a record as names: [] (src/pds/fhir-client.ts); any sent name, even the old one, fails.
+    expect(demographicsMismatch(sent(), { names: [] }, ALL)).toBe('name');
+    expect(demographicsMismatch(sent(), { names: [], birthDate: '2017-10-02' }, ALL)).toBe('name');
+    expect(demographicsMismatch(sent({ family: undefined, given: [] }), { names: [] }, ALL)).toBe('name');
+    // Only when neither name part is compared (configuration) does it not matter.
+    expect(demographicsMismatch(sent(), { names: [] }, new Set<DemographicsField>(['birthDate']))).toBeUndefined();
   });
 
   it('matches when any current PDS name fits, each name taken as a whole', () => {

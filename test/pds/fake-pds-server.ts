@@ -2,6 +2,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, type KeyObject } from 'jose';
+import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
 
 export const PDS_PATH = '/personal-demographics/FHIR/R4';
 export const TOKEN_PATH = '/oauth2/token';
@@ -129,6 +130,11 @@ export async function startFakePds(publicKey?: KeyObject): Promise<FakePds> {
       }
       const handler = current.patients.get(match[1]!);
       if (handler) return handler(res, req);
+      // As PDS: a number that is not a valid NHS number is 400 INVALID_RESOURCE_ID ("Invalid NHS number").
+      if (nhsNumberProblem(match[1]!, false)) {
+        json(res, 400, operationOutcome('INVALID_RESOURCE_ID', 'value'));
+        return;
+      }
       json(res, 404, operationOutcome('RESOURCE_NOT_FOUND'));
       return;
     }

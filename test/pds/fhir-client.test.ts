@@ -107,6 +107,27 @@ describe('PdsFhirClient outcomes (sandbox, no auth)', () => {
     });
   });
 
+  it('the fake PDS, as PDS, answers 400 INVALID_RESOURCE_ID for a number that fails modulus 11: invalid, never not-found', async () => {
+    expect(await client().lookup('9912003880', 'r')).toEqual({ result: 'invalid' });
+  });
+
+  it('a record whose names are all old or ended carries an empty name list (nothing matches it), not no names', async () => {
+    pds.patients.set('9000000068', (res) => json(res, 200, patient('9000000068', {
+      name: [{ use: 'old', family: 'Maiden', given: ['Ann'] }, { use: 'usual', family: 'Smith', given: ['Ann'], period: { end: '2001-01-01' } }],
+    })));
+    expect(await client().lookup('9000000068', 'r')).toMatchObject({ result: 'traced', demographics: { names: [], birthDate: '2010-10-22' } });
+  });
+
+  it('a record whose names are all unreadable is not a usable answer: bad-response (503), never "no names"', async () => {
+    pds.patients.set('9000000076', (res) => json(res, 200, patient('9000000076', { name: [{ use: 'usual', family: 42 }, 'not a name'] })));
+    expect(await unavailableReason(client().lookup('9000000076', 'r'))).toBe('bad-response');
+  });
+
+  it('a record with no name at all leaves the name out (not compared), as the README reads it', async () => {
+    pds.patients.set('9000000092', (res) => json(res, 200, patient('9000000092', { name: undefined })));
+    expect(await client().lookup('9000000092', 'r')).toMatchObject({ result: 'traced', demographics: { birthDate: '2010-10-22' } });
+  });
+
   it('keeps only current, well-formed names (no use=old, no ended period) and a FHIR birthDate', async () => {
     const outcome = await client().lookup('9000000041', 'r');
     expect(outcome).toMatchObject({ result: 'traced', demographics: { names: [{ family: 'Ó Briain', given: ['Siobhán', 'Mary'] }], birthDate: '1980-02' } });
@@ -147,9 +168,9 @@ describe('PdsFhirClient outcomes (sandbox, no auth)', () => {
     expect(await client().lookup('9303712862', 'r')).toEqual({ result: 'invalidated' });
   });
 
-  it('maps 400 INVALID_RESOURCE_ID to not-found, but any other 400 to bad-response', async () => {
+  it('maps 400 INVALID_RESOURCE_ID ("Invalid NHS number") to invalid, but any other 400 to bad-response', async () => {
     const c = client();
-    expect(await c.lookup('9912003888', 'r')).toEqual({ result: 'not-found' });
+    expect(await c.lookup('9912003888', 'r')).toEqual({ result: 'invalid' });
     expect(await unavailableReason(c.lookup('9000000084', 'r'))).toBe('bad-response');
   });
 

@@ -5,7 +5,7 @@ import { createReadBodyStage } from '../../src/pipeline/stages/read-body.js';
 import type { ParsedEventMessage, ParsedSubscription } from '../../src/pipeline/types.js';
 import { EXPLICIT_SUBSCRIPTION, EXPLICIT_SUBSCRIPTION_JSON, EXPLICIT_SUBSCRIPTION_XML, subscriptionJson, subscriptionXml, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
 import { GP_SYSTEM } from '../fhir/example-registrations.js';
-import { nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
+import { INVALID_NEMS_EXAMPLES, nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
 import { bodyContext, bodyTestConfig, ScriptedSource, wire } from './body-context.js';
 
 const config = bodyTestConfig();
@@ -39,9 +39,9 @@ describe("stage 'body': Subscription create", () => {
     expect(wire(await stage.run(ctx))).toBe('pass');
   });
 
-  it('rejects an XML body declared as JSON → 400 INVALID_REQUEST_MESSAGE', async () => {
+  it('rejects an XML body declared as JSON → 400 BAD_REQUEST (malformed JSON, Spine Core\'s code)', async () => {
     const ctx = bodyContext('create', { body: Buffer.from(EXPLICIT_SUBSCRIPTION_XML), requestFormat: 'json', asidRegistration: GP_SYSTEM });
-    expect(wire(await stage.run(ctx))).toMatchObject({ status: 400, code: 'INVALID_REQUEST_MESSAGE', diagnostics: expect.stringContaining('JSON') });
+    expect(wire(await stage.run(ctx))).toMatchObject({ status: 400, code: 'BAD_REQUEST', diagnostics: expect.stringContaining('JSON') });
   });
 
   it('rejects a billion-laughs Subscription → 400 INVALID_REQUEST_MESSAGE, quickly', async () => {
@@ -106,9 +106,9 @@ describe("stage 'body': event publish", () => {
     expect(ctx.nhsNumbers).toEqual([]);
   });
 
-  it('rejects a non-UTF-8 publish body → 400 INVALID_REQUEST_MESSAGE', async () => {
+  it('rejects a non-UTF-8 publish body → 400 BAD_REQUEST (malformed content)', async () => {
     const body = Buffer.concat([Buffer.from('<?xml version="1.0" encoding="ISO-8859-1"?><Bundle name="'), Buffer.from([0xe9]), Buffer.from('"/>')]);
-    expect(wire(await stage.run(bodyContext('publish', { body, publishEventType: vaccinations })))).toMatchObject({ status: 400, code: 'INVALID_REQUEST_MESSAGE' });
+    expect(wire(await stage.run(bodyContext('publish', { body, publishEventType: vaccinations })))).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
   });
 
   it('rejects 10k-deep nesting → 400 INVALID_REQUEST_MESSAGE', async () => {
@@ -145,7 +145,10 @@ describe("stages 'read-body' then 'body' over every IG example", () => {
     const ctx = bodyContext('publish', { source: new ScriptedSource(bytes), publishEventType });
     expect(wire(await readBody.run(ctx))).toBe('pass');
     const result = wire(await stage.run(ctx));
-    if (prefix) {
+    if (INVALID_NEMS_EXAMPLES[file]) {
+      // The IG example's own mistake (see INVALID_NEMS_EXAMPLES), refused naming the element.
+      expect(result).toMatchObject({ status: 422, code: 'INVALID_RESOURCE', diagnostics: expect.stringMatching(`^${INVALID_NEMS_EXAMPLES[file]}:`) });
+    } else if (prefix) {
       expect(result).toBe('pass');
       expect(ctx.nhsNumbers.length).toBeGreaterThan(0);
     } else {
@@ -153,5 +156,31 @@ describe("stages 'read-body' then 'body' over every IG example", () => {
       expect(ctx.nhsNumbers).toEqual([]);
     }
     expect(ctx.body!.equals(bytes)).toBe(true);
+  });
+});
+
+describe('body stage: which code a refused body gets (Spine Core: BAD_REQUEST for malformed XML or JSON content)', () => {
+  const create = async (text: string, format: 'xml' | 'json') =>
+    wire(await stage.run(bodyContext('create', { body: Buffer.from(text), requestFormat: format, asidRegistration: GP_SYSTEM })));
+
+  it.each([
+    ['XML that is not well formed', '<Subscription xmlns="http://hl7.org/fhir"><status value="requested"></Subscription>', 'xml'],
+    ['JSON with a syntax error', '{"resourceType": "Subscription",}', 'json'],
+    ['JSON that is not JSON at all', 'resourceType=Subscription', 'json'],
+  ] as const)('%s → 400 BAD_REQUEST', async (_name, text, format) => {
+    expect(await create(text, format)).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+  });
+
+  it.each([
+    ['a DOCTYPE', '<!DOCTYPE x [<!ENTITY a "b">]><Subscription xmlns="http://hl7.org/fhir"/>', 'xml'],
+    ['a processing instruction', '<?xml-stylesheet href="x"?><Subscription xmlns="http://hl7.org/fhir"/>', 'xml'],
+    ['a duplicate JSON key', '{"resourceType": "Subscription", "status": "requested", "status": "active"}', 'json'],
+  ] as const)('well-formed content with %s → 400 INVALID_REQUEST_MESSAGE (refused as unsafe, not malformed)', async (_name, text, format) => {
+    expect(await create(text, format)).toMatchObject({ status: 400, code: 'INVALID_REQUEST_MESSAGE' });
+  });
+
+  it('publish: XML that is not well formed → 400 BAD_REQUEST', async () => {
+    const result = wire(await stage.run(bodyContext('publish', { body: Buffer.from('<Bundle xmlns="http://hl7.org/fhir"><type value="message"/>'), publishEventType: vaccinations })));
+    expect(result).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
   });
 });

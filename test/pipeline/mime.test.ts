@@ -25,8 +25,29 @@ describe('mime stage', () => {
       requestFormat: 'json',
       forwardAccept: 'application/fhir+json',
       responseFormat: 'json',
+      responseType: { spelling: 'application/fhir+json', essence: 'application/fhir+json', charset: false, format: 'json' },
     });
     expect(ctx.forwardHeaders).toEqual({});
+  });
+
+  it.each([
+    // [Accept, _format, the response type recorded (its spelling labels rejections), the Accept forwarded]
+    ['application/fhir+json', undefined, 'application/fhir+json', 'application/fhir+json'],
+    ['application/fhir+json;charset=utf-8', undefined, 'application/fhir+json;charset=utf-8', 'application/fhir+json;charset=utf-8'],
+    ['application/json+fhir', undefined, 'application/json+fhir', 'application/json+fhir'],
+    ['application/fhir+xml', undefined, 'application/fhir+xml', 'application/fhir+xml'],
+    ['*/*', undefined, 'application/xml+fhir;charset=utf-8', 'application/xml+fhir;charset=utf-8'],
+    [undefined, 'application/fhir+json', 'application/fhir+json', 'application/fhir+json'],
+    // _format names a type and wins over a different JSON spelling in Accept: the named type goes upstream too.
+    ['application/json+fhir', 'application/fhir+json', 'application/fhir+json', 'application/fhir+json'],
+    ['application/fhir+json', 'json', 'application/fhir+json', 'application/fhir+json'],
+    [undefined, 'json', undefined, 'application/json+fhir;charset=utf-8'],
+  ])('mime.response-type: Accept %s, _format %s → responds as %s, forwards Accept %s', async (accept, format, responseType, forwarded) => {
+    const path = format ? `${READ}?_format=${encodeURIComponent(format)}` : READ;
+    const { ctx, result } = await mime('GET', path, accept ? [['Accept', accept]] : []);
+    expect(result).toBe('pass');
+    expect(ctx.mime?.responseType?.spelling).toBe(responseType);
+    expect(ctx.mime?.forwardAccept).toBe(forwarded);
   });
 
   it('sets forward headers for the defaults it adds', async () => {

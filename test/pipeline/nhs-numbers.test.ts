@@ -119,6 +119,15 @@ describe('nhs-numbers stage: PDS outcomes and the policy table', () => {
     expect((await run(new FakePds({ [A]: INVALIDATED }), 'create', [ref(A)], config)).result).toBe('pass');
   });
 
+  it('rejects a number PDS calls invalid (PDS 400 INVALID_RESOURCE_ID) with 400 INVALID_NHS_NUMBER, never 404 PATIENT_NOT_FOUND', async () => {
+    for (const notFound of ['PATIENT_NOT_FOUND', 'INVALID_NHS_NUMBER'] as const) {
+      const config = testConfig({ pds: { policy: { notFound } } });
+      const { result } = await run(new FakePds({ [A]: { result: 'invalid' } }), 'create', [ref(A)], config);
+      expect(result).toMatchObject({ status: 400, code: 'INVALID_NHS_NUMBER' });
+      expect(result !== 'pass' && result.diagnostics).toMatch(/is not a valid NHS number on PDS$/);
+    }
+  });
+
   it('rejects a publish for a restricted (S-flag) patient with 403 NO_PATIENT_CONSENT', async () => {
     const { result } = await run(new FakePds({ [A]: RESTRICTED }), 'publish', [ref(A)]);
     expect(result).toMatchObject({ status: 403, code: 'NO_PATIENT_CONSENT' });
@@ -164,12 +173,6 @@ describe('nhs-numbers stage: PDS unavailable fails closed', () => {
       expect(ctx.audit.pdsResult).toBe('unavailable');
     },
   );
-
-  it('uses pds.policy.unavailableStatus (504) for the HTTP status', async () => {
-    const config = testConfig({ pds: { policy: { unavailableStatus: 504 } } });
-    const { result } = await run(new FakePds({ [A]: new PdsUnavailableError('timeout', 'x') }), 'create', [ref(A)], config);
-    expect(result).toMatchObject({ status: 504, code: 'SERVICE_UNAVAILABLE' });
-  });
 
   it('treats a lookup failing with an unexpected error as unavailable: 503 SERVICE_UNAVAILABLE', async () => {
     const { result } = await run(new FakePds({ [A]: new TypeError('boom 9912003888') }), 'publish', [ref(A)]);
@@ -223,6 +226,20 @@ describe('nhs-numbers stage: routing demographics must match PDS (§6.1, §2.10.
     const { result } = await run(new FakePds({ [A]: TRACED_WITH_DEMOGRAPHICS }), 'publish', [routing({ birthDateTime: '2019-10-12T12:00:00+00:00' })]);
     expect(result).toMatchObject({ status: 400, code: 'INVALID_PATIENT_DEMOGRAPHICS' });
     expect(result !== 'pass' && result.diagnostics).toContain('extension(birthDateTime)');
+  });
+
+  it('fails closed when PDS holds names but none is current (all use=old or ended): 400 INVALID_PATIENT_DEMOGRAPHICS, whatever name is sent', async () => {
+    const noCurrentName = { result: 'traced', restricted: false, demographics: { names: [], birthDate: '2017-10-02' } } as const;
+    for (const family of ['DAWKINS', 'SMITH']) {
+      const { result } = await run(new FakePds({ [A]: noCurrentName }), 'publish', [routing({ family })]);
+      expect(result).toMatchObject({ status: 400, code: 'INVALID_PATIENT_DEMOGRAPHICS' });
+      expect(result !== 'pass' && result.diagnostics).toBe(`${ROUTING}.extension(name) does not match the PDS record of its NHS number`);
+    }
+  });
+
+  it('answers 503 when PDS gave no usable record for the name (the client fails it as bad-response)', async () => {
+    const { result } = await run(new FakePds({ [A]: new PdsUnavailableError('bad-response', 'PDS Patient.name holds no readable name') }), 'publish', [routing()]);
+    expect(result).toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE' });
   });
 
   it('checks a restricted patient too when restricted publishing is allowed', async () => {

@@ -385,6 +385,13 @@ export function buildPolicyCases(now: number): PolicyCase[] {
   add('mime: _format=xml wins over Accept application/fhir+json', request('gp-system', 'read', { path: `${PATHS.read.path}?_format=xml`, add: [['Accept', 'application/fhir+json']] }), 'pass', { accept: DEFAULT_MIME });
   add('mime: _format=json wins over an unsatisfiable Accept', request('gp-system', 'read', { path: `${PATHS.read.path}?_format=json`, add: [['Accept', 'text/html']] }), 'pass', { accept: 'application/json+fhir;charset=utf-8' });
   add('mime: _format=json with a matching Accept keeps the Accept as sent', request('gp-system', 'read', { path: `${PATHS.read.path}?_format=json`, add: [['Accept', 'application/fhir+json']] }), 'pass', { accept: 'application/fhir+json' });
+  // mime.content-encoding: the gateway decodes no content coding, so a coded body is refused before it is read.
+  add('mime: create with Content-Encoding gzip is 415 UNSUPPORTED_MEDIA_TYPE (never judged as text)', request('gp-system', 'create', { add: [['Content-Encoding', 'gzip']] }), UNSUPPORTED);
+  add('mime: publish with Content-Encoding br is 415 UNSUPPORTED_MEDIA_TYPE', request('child-health', 'publish', { add: [['Content-Encoding', 'br']] }), UNSUPPORTED);
+  add('mime: publish with Content-Encoding identity, deflate is 415 UNSUPPORTED_MEDIA_TYPE', request('child-health', 'publish', { add: [['Content-Encoding', 'identity, deflate']] }), UNSUPPORTED);
+  add('mime: create with Content-Encoding given twice (identity, then GZIP) is 415 UNSUPPORTED_MEDIA_TYPE', request('gp-system', 'create', { add: [['Content-Encoding', 'identity'], ['content-encoding', 'GZIP']] }), UNSUPPORTED);
+  add('mime: create with Content-Encoding identity passes', request('gp-system', 'create', { add: [['Content-Encoding', 'Identity']] }), 'pass', bodyDefault);
+  add('mime: a read without a body is not judged on Content-Encoding', request('gp-system', 'read', { add: [['Content-Encoding', 'gzip']] }), 'pass', noBodyDefault);
   add('mime: _format=html is 406 NOT_ACCEPTABLE', request('gp-system', 'read', { path: `${PATHS.read.path}?_format=html` }), NOT_ACCEPTABLE);
   add('mime: _format=json on publish is 406 NOT_ACCEPTABLE', request('child-health', 'publish', { path: `${PATHS.publish.path}?_format=json` }), NOT_ACCEPTABLE);
   add('mime: _format given twice is 400 BAD_REQUEST', request('gp-system', 'read', { path: `${PATHS.read.path}?_format=xml&_format=json` }), fail(400, 'BAD_REQUEST'));

@@ -2,10 +2,12 @@
 // the Subscription-create or event-message rules, and records every NHS number found for the nhs-numbers stage.
 // ctx.body is never modified: the bytes forwarded upstream are exactly the client's.
 //
-// Decision: every parse failure, hostile construct included (DTD, entities, depth, size, encoding), answers
-// 400 INVALID_REQUEST_MESSAGE ("XML/JSON syntax error in payload", §3.2) rather than MESSAGE_NOT_WELL_FORMED,
-// so clients see one code for "the payload could not be read"; the diagnostics say which rule tripped.
+// Decision (fhir/body-text.ts bodyFailureCode): malformed content — not well-formed XML, not JSON, not UTF-8 —
+// answers 400 BAD_REQUEST as Spine Core's error table has it (rule `body.malformed`); well-formed content refused
+// as unsafe (DTD, entities, PIs, CDATA, depth and size limits, duplicate keys) answers 400 INVALID_REQUEST_MESSAGE
+// (rule `body.unsafe-content`); the diagnostics say which rule tripped.
 import type { Config } from '../../config/schema.js';
+import { bodyFailureCode } from '../../fhir/body-text.js';
 import { validateEventMessage } from '../../fhir/event-message.js';
 import { parseFhirJson } from '../../fhir/json.js';
 import type { FhirFormat } from '../../fhir/operation-outcome.js';
@@ -20,13 +22,13 @@ function parseBody(body: Buffer, format: FhirFormat, maxBytes: number, xmlParser
   if (format === 'xml') {
     const xml = parseFhirXml(body, maxBytes, undefined, xmlParser);
     if (xml.ok) return { ok: true, format: 'xml', root: xml.root };
-    if (xml.reason === 'too-large') return { ok: false, result: reject('PAYLOAD_TOO_LARGE', `request body: ${xml.detail}`) };
-    return { ok: false, result: reject('INVALID_REQUEST_MESSAGE', `request body (XML): ${xml.detail}`) };
+    const code = bodyFailureCode(xml.reason);
+    return { ok: false, result: reject(code, code === 'PAYLOAD_TOO_LARGE' ? `request body: ${xml.detail}` : `request body (XML): ${xml.detail}`) };
   }
   const json = parseFhirJson(body, maxBytes);
   if (json.ok) return { ok: true, format: 'json', value: json.value };
-  if (json.reason === 'too-large') return { ok: false, result: reject('PAYLOAD_TOO_LARGE', `request body: ${json.detail}`) };
-  return { ok: false, result: reject('INVALID_REQUEST_MESSAGE', `request body (JSON): ${json.detail}`) };
+  const code = bodyFailureCode(json.reason);
+  return { ok: false, result: reject(code, code === 'PAYLOAD_TOO_LARGE' ? `request body: ${json.detail}` : `request body (JSON): ${json.detail}`) };
 }
 
 export function createBodyStage(config: Config): Stage {

@@ -7,12 +7,19 @@
 //   Content-Type given twice → 415 UNSUPPORTED_MEDIA_TYPE; JSON on publish → 415 (§2.1: XML only).
 // - Accept that allows none of the route's types (q=0 excludes) → 406 NOT_ACCEPTABLE; so does a `_format`
 //   naming no FHIR format, or JSON on publish. `_format` given twice → 400 BAD_REQUEST (ambiguous request).
-// - `_format` wins over Accept (§7). The forwarded Accept is then the client's own when it names the same
-//   format explicitly, else the type `_format` implies, so NEMS never sees the two disagree.
+// - `_format` wins over Accept (§7). The forwarded Accept is then the FHIR type `_format` names, else the client's
+//   own Accept when it names the same format explicitly, else the default type of that format, so NEMS never sees
+//   the two disagree.
+// - Rule `mime.response-type`: the one of the 8 types the client asked for (an explicit Accept range, or `_format`
+//   naming one) is recorded as ctx.mime.responseType; rejections are labelled with it (fhir/operation-outcome.ts
+//   outcomeMedia), so `Accept: application/fhir+json` is never answered as `application/json+fhir`.
 // - No Accept and no `_format` → the XML default (§7: NEMS's rule over Spine Core's JSON default, §9.12), even
 //   for a JSON request body.
 // - Read and delete carry no body: their Content-Type is ignored (and forwarded untouched) unless the request
 //   declares a body (Content-Length > 0 or any Transfer-Encoding), in which case it is checked like any body's.
+// - A body with a Content-Encoding other than `identity` (gzip, br, deflate, …) → 415 UNSUPPORTED_MEDIA_TYPE (rule
+//   `mime.content-encoding`): the gateway does not decode content codings, so it could neither judge such a body
+//   nor forward it knowing what it carries (RFC 9110 §8.4: a server refuses a coding it does not accept with 415).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../../config/schema.js';
 import {
@@ -34,13 +41,29 @@ function declaresBody(headers: IncomingHttpHeaders): boolean {
 }
 
 function contentTypeValues(rawHeaders: readonly string[]): string[] {
+  return rawHeaderValues(rawHeaders, 'content-type');
+}
+
+/** Every value of one header as received (names compared without case); `name` is lower-case. */
+function rawHeaderValues(rawHeaders: readonly string[], name: string): string[] {
   const values: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    // Only a 12-character name can be Content-Type: most headers are never lower-cased.
-    if (name.length === 12 && name.toLowerCase() === 'content-type') values.push(rawHeaders[i + 1]!);
+    const sent = rawHeaders[i]!;
+    // Only a name of the same length can match: most headers are never lower-cased.
+    if (sent.length === name.length && sent.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
   }
   return values;
+}
+
+/** True when every content coding listed (all Content-Encoding lines, comma-separated) is `identity`. */
+function identityEncoded(rawHeaders: readonly string[]): boolean {
+  for (const value of rawHeaderValues(rawHeaders, 'content-encoding')) {
+    for (const coding of value.split(',')) {
+      const token = coding.trim().toLowerCase();
+      if (token !== '' && token !== 'identity') return false;
+    }
+  }
+  return true;
 }
 
 type Decided<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly result: StageResult };
@@ -53,6 +76,8 @@ interface ContentTypeDecision {
 interface AcceptDecision {
   readonly forward: string;
   readonly format: FhirFormat;
+  /** The FHIR type the client named for the response, when it named one. */
+  readonly type?: FhirMimeType;
 }
 
 export function createMimeStage(config: Config): Stage {
@@ -88,11 +113,11 @@ export function createMimeStage(config: Config): Stage {
       if (family === 'fhir-xml' && requested.format !== 'xml') {
         return { ok: false, result: reject('NOT_ACCEPTABLE', 'The _format parameter must be an XML format for publish') };
       }
+      if (requested.fhirType) return { ok: true, value: { forward: requested.fhirType.spelling, format: requested.format, type: requested.fhirType } };
       if (sentAccept && negotiated?.ok && negotiated.explicit && negotiated.type.format === requested.format) {
-        return { ok: true, value: { forward: spell(sentAccept, negotiated.type), format: requested.format } };
+        return { ok: true, value: { forward: spell(sentAccept, negotiated.type), format: requested.format, type: negotiated.type } };
       }
-      const forward = requested.fhirType ? requested.fhirType.spelling : defaultMimeTypeFor(requested.format);
-      return { ok: true, value: { forward, format: requested.format } };
+      return { ok: true, value: { forward: defaultMimeTypeFor(requested.format), format: requested.format } };
     }
 
     if (!sentAccept || !negotiated) return { ok: true, value: { forward: DEFAULT_FHIR_MIME_TYPE, format: 'xml' } };
@@ -101,7 +126,7 @@ export function createMimeStage(config: Config): Stage {
     }
     // A wildcard-only match is made explicit so NEMS never picks for itself (Spine Core's default is JSON).
     const forward = negotiated.explicit ? spell(sentAccept, negotiated.type) : negotiated.type.spelling;
-    return { ok: true, value: { forward, format: negotiated.type.format } };
+    return { ok: true, value: { forward, format: negotiated.type.format, type: negotiated.type } };
   }
 
   return {
@@ -112,6 +137,10 @@ export function createMimeStage(config: Config): Stage {
 
       let contentType: ContentTypeDecision | undefined;
       if (route.hasBody || declaresBody(ctx.headers)) {
+        // mime.content-encoding
+        if (!identityEncoded(ctx.rawHeaders)) {
+          return reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Encoding header names a content coding the gateway does not decode: send the body without one');
+        }
         const decided = decideContentType(ctx, route.mime);
         if (!decided.ok) return decided.result;
         contentType = decided.value;
@@ -123,6 +152,7 @@ export function createMimeStage(config: Config): Stage {
         ...(contentType ? { forwardContentType: contentType.forward, requestFormat: contentType.format } : {}),
         forwardAccept: accept.value.forward,
         responseFormat: accept.value.format,
+        ...(accept.value.type ? { responseType: accept.value.type } : {}),
       };
       if (contentType && contentType.forward !== ctx.headers['content-type']) {
         ctx.forwardHeaders['content-type'] = contentType.forward;

@@ -4,12 +4,14 @@
 //   not found          → pds.policy.notFound: 404 PATIENT_NOT_FOUND (default) or 400 INVALID_NHS_NUMBER
 //   superseded         → reject: 400 INVALID_NHS_NUMBER ("superseded"; never the new number) | allow
 //   invalidated        → reject: 400 INVALID_NHS_NUMBER (the number itself is no longer valid) | allow
+//   invalid (PDS 400)  → 400 INVALID_NHS_NUMBER (PDS says it is not a valid NHS number; Spine Core's code)
 //   restricted, publish→ reject: 403 NO_PATIENT_CONSENT (§2.2: publishers MUST NOT publish for S-flag patients) | allow
 //   restricted, create → pds.policy.restrictedOnSubscribe (default allow); read/delete always allow (no new data flow)
 //   routing name or birthDateTime ≠ PDS record (publish, §6.1)
 //                      → pds.policy.demographicsMismatch: 400 INVALID_PATIENT_DEMOGRAPHICS (default) | allow;
-//                        which parts count: pds.policy.demographicsFields (src/pds/demographics.ts says what "match" is)
-//   PDS unavailable    → 503 SERVICE_UNAVAILABLE (status from pds.policy.unavailableStatus) + Retry-After; never pass
+//                        which parts count: pds.policy.demographicsFields (src/pds/demographics.ts says what "match" is);
+//                        names PDS holds but none current never match (a name that cannot be compared never passes)
+//   PDS unavailable    → 503 SERVICE_UNAVAILABLE + Retry-After; never pass
 //
 // Diagnostics name the element (and why), never the number. The audit gets counts and the decisive result only.
 import type { Config } from '../../config/schema.js';
@@ -40,10 +42,7 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
     policy.demographicsMismatch === 'reject' ? new Set(policy.demographicsFields) : undefined;
 
   const unavailable = (diagnostics: string): StageResult =>
-    reject('SERVICE_UNAVAILABLE', diagnostics, {
-      status: policy.unavailableStatus,
-      headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) },
-    });
+    reject('SERVICE_UNAVAILABLE', diagnostics, { headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) } });
 
   /** The rejection a PDS outcome earns for this operation, or undefined when it may pass. */
   const judge = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
@@ -73,6 +72,9 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
         return policy.invalidated === 'reject'
           ? reject('INVALID_NHS_NUMBER', `${where} has been invalidated on PDS`)
           : undefined;
+      case 'invalid':
+        // pds.invalid-nhs-number: PDS 400 "Invalid NHS number" is Spine Core's 400 INVALID_NHS_NUMBER, not a 404.
+        return reject('INVALID_NHS_NUMBER', `${where} is not a valid NHS number on PDS`);
       case 'restricted': {
         // Read and delete start no new data flow; an unknown operation gets the strictest (publish) rule.
         if (ctx.operation === 'read' || ctx.operation === 'delete') return undefined;
