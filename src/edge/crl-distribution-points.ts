@@ -1,5 +1,5 @@
-// Revocation that maintains itself (issue 16 point 3): each configured CRL distribution point (RFC 5280
-// §4.2.1.13, HTTP) is fetched on a schedule — at least every refreshIntervalSeconds and again before the copy in
+// Revocation that maintains itself (issue 16 point 3): each configured CRL distribution point
+// (RFC 5280 §4.2.1.13, HTTP) is fetched on a schedule — at least every refreshIntervalSeconds and again before the copy in
 // force reaches its nextUpdate — and a copy is kept only when it is one CRL, signed by a configured CA, current and
 // not older than the one it replaces. The last good copy lives in cacheDir (so a restart while the distribution
 // point is down still has it); loadEdgeTls reads those copies with server.tls.crl, and a newly cached copy makes
