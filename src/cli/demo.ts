@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { listMailbox } from '../nems-core/outbox.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_CERTS_DIR, PROJECT_ROOT } from '../paths.js';
-import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../nems/interactions.js';
 import { parseArgs } from './args.js';
 import { mintSpineJwt } from './jwt.js';
 

@@ -1,9 +1,13 @@
 // `nems-gateway jwt`: prints an unsigned Spine Core JWT (spec digest §4.1–4.4) for local testing, the kind a
 // NEMS client builds per request: header {"alg":"none","typ":"JWT"}, empty signature, trailing `.` kept.
-import { ACCREDITED_SYSTEM, LEGACY_NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../fhir/events.js';
-
-/** The SDS role-profile system used when `--user` is given as a bare id. */
-export const SDS_ROLE_PROFILE_SYSTEM = 'https://fhir.nhs.uk/Id/sds-role-profile-id';
+import {
+  ACCREDITED_SYSTEM,
+  isAsid,
+  isOdsCode,
+  LEGACY_NHS_NUMBER_SYSTEM,
+  ODS_ORGANIZATION_SYSTEM,
+  SDS_ROLE_PROFILE_SYSTEM,
+} from '../nems/identifiers.js';
 /** Spine Core's example `aud` (the NEMS nhsMhsEndPoint host). */
 export const DEFAULT_AUDIENCE = 'https://clinicals.spineservices.nhs.uk';
 export const DEFAULT_LIFETIME_SECONDS = 300;
@@ -108,8 +112,8 @@ export function runJwtCommand(argv: readonly string[], io: CommandIo = STDIO): n
   const ods = values.get('--ods');
   const scope = values.get('--scope');
   if (!asid || !ods || !scope) return usageError('--asid, --ods and --scope are required');
-  if (!/^\d{12}$/.test(asid)) return usageError('--asid must be a 12-digit ASID');
-  if (!/^[A-Za-z0-9]{1,9}$/.test(ods)) return usageError('--ods must be an ODS code (1 to 9 letters or digits)');
+  if (!isAsid(asid)) return usageError('--asid must be a 12-digit ASID');
+  if (!isOdsCode(ods)) return usageError('--ods must be an ODS code (1 to 9 letters or digits)');
   const lifetimeText = values.get('--lifetime');
   const lifetimeSeconds = lifetimeText === undefined ? undefined : Number(lifetimeText);
   if (lifetimeSeconds !== undefined && (!Number.isSafeInteger(lifetimeSeconds) || lifetimeSeconds <= 0)) {

@@ -1,10 +1,12 @@
 // The gateway configuration schema: one typed, validated Config. Paths in the file are relative to the
 // config file's folder and are resolved by the loader (load.ts), never here.
 import { z } from 'zod';
+import { ASID_PATTERN } from '../nems/identifiers.js';
+import { NEMS_OPERATIONS } from '../nems/operations.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
-const asid = z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID');
+const asid = z.string().regex(ASID_PATTERN, 'must be a 12-digit ASID');
 const positiveMs = z.number().int().positive();
 /** Every URL the gateway dials or advertises is HTTP(S); `ftp:` or `file:` would only fail later and obscurely. */
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -51,7 +53,7 @@ const adminSchema = z
 const jwtSchema = z
   .strictObject({
     /** Operations that take Spine's unsigned (alg none) tokens. Spine Core today: all of them. */
-    unsignedOperations: z.array(z.enum(['create', 'read', 'delete', 'publish'])).default(['create', 'read', 'delete', 'publish']),
+    unsignedOperations: z.array(z.enum(NEMS_OPERATIONS)).default([...NEMS_OPERATIONS]),
     signed: z
       .strictObject({
         enabled: z.boolean().default(false),
@@ -211,7 +213,7 @@ const rateLimitSchema = z
     enabled: z.boolean().default(false),
     default: rateLimitRule.default({ ratePerSecond: 50, burst: 100 }),
     /** Per ASID, optionally per operation: { "200000000101": { default: {...}, publish: {...} } } */
-    perAsid: z.record(z.string(), z.partialRecord(z.enum(['default', 'create', 'read', 'delete', 'publish']), rateLimitRule)).default({}),
+    perAsid: z.record(z.string(), z.partialRecord(z.enum(['default', ...NEMS_OPERATIONS]), rateLimitRule)).default({}),
   })
   .prefault({});
 

@@ -4,24 +4,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ALL_WORKFLOW_IDS, LEGACY_WORKFLOW_ALIASES, PUBLISHABLE_EVENT_TYPES } from '../fhir/events.js';
-import { ALL_INTERACTION_IDS } from '../pipeline/routes.js';
+import { ALL_WORKFLOW_IDS, LEGACY_WORKFLOW_ALIASES } from '../nems/events.js';
+import { ASID_PATTERN, isCanonicalOdsCode, MAILBOX_ID_PATTERN } from '../nems/identifiers.js';
+import { REGISTRABLE_INTERACTION_IDS } from '../nems/interactions.js';
 import type { AsidRegistration, Endpoint, EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from './types.js';
 
 const knownWorkflowIds = new Set([...ALL_WORKFLOW_IDS, ...Object.keys(LEGACY_WORKFLOW_ALIASES)]);
-const PUBLISH_PREFIX = 'urn:nhs:names:services:events:';
-/**
- * Legacy publish InteractionIDs (§2.1 history) a registry may list for old publishers: `<event-code>.Write` and
- * `.write:1` / `.write:2` on the event code or the publish code. Only the real events: a typo is an error.
- */
-const LEGACY_PUBLISH_INTERACTIONS = PUBLISHABLE_EVENT_TYPES.flatMap((e) => [
-  `${PUBLISH_PREFIX}${e.code}.Write`,
-  ...[e.code, e.publishInteractionCode!].flatMap((name) => [`${PUBLISH_PREFIX}${name}.write:1`, `${PUBLISH_PREFIX}${name}.write:2`]),
-]);
-const knownInteractions = new Set([...ALL_INTERACTION_IDS, ...LEGACY_PUBLISH_INTERACTIONS]);
 
 const fqdn = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a DNS name');
-const odsCode = z.string().regex(/^[A-Z0-9]{1,9}$/, 'must be an ODS code (1 to 9 upper-case letters or digits)');
+const odsCode = z.string().refine(isCanonicalOdsCode, 'must be an ODS code (1 to 9 upper-case letters or digits)');
 
 const registryFileSchema = z.strictObject({
   endpoints: z.array(
@@ -31,14 +22,14 @@ const registryFileSchema = z.strictObject({
       asids: z
         .array(
           z.strictObject({
-            asid: z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID'),
+            asid: z.string().regex(ASID_PATTERN, 'must be a 12-digit ASID'),
             odsCodes: z.array(odsCode).min(1),
-            interactions: z.array(z.string().refine((i) => knownInteractions.has(i), 'is not a NEMS InteractionID')),
+            interactions: z.array(z.string().refine((i) => REGISTRABLE_INTERACTION_IDS.has(i), 'is not a NEMS InteractionID')),
             subscriptionTypes: z.array(z.enum(['explicit', 'generic'])).default([]),
             mailboxes: z
               .array(
                 z.strictObject({
-                  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a MESH mailbox id'),
+                  id: z.string().regex(MAILBOX_ID_PATTERN, 'must be a MESH mailbox id'),
                   odsCode,
                   workflowIds: z.array(z.string().refine((w) => knownWorkflowIds.has(w), 'is not a NEMS workflow ID')).default([]),
                 }),

@@ -9,7 +9,8 @@ import type { Config } from '../config/schema.js';
 import { LocalPdsStore } from '../pds/local-store.js';
 import { createNemsCore, type CoreResponse, type NemsCore } from './core.js';
 import { patientDirectoryFromLocalPds } from './embedded-upstream-factory.js';
-import { listMailbox, MAILBOX_ID_PATTERN, tailMailbox, type MailboxMessage } from './outbox.js';
+import { isMailboxId } from '../nems/identifiers.js';
+import { listMailbox, tailMailbox, type MailboxMessage } from './outbox.js';
 
 export interface CoreServerOptions {
   readonly core: NemsCore;
@@ -173,7 +174,14 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
     dataDir,
     baseUrl: explicitBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${pathPrefix}`,
     pathPrefix,
-    ...(config ? { lifecycle: config.core.lifecycle, maxPublishBytes: config.nems.publishMaxBytes, maxSubscriptionBytes: config.nems.subscriptionMaxBytes } : {}),
+    ...(config
+      ? {
+          lifecycle: config.core.lifecycle,
+          maxPublishBytes: config.nems.publishMaxBytes,
+          maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
+          acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
+        }
+      : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
   });
   let running: RunningCoreServer;
@@ -214,7 +222,7 @@ export async function runMailboxCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const mailboxId = positionals[0];
-  if (!mailboxId || positionals.length !== 1 || !MAILBOX_ID_PATTERN.test(mailboxId)) {
+  if (!mailboxId || positionals.length !== 1 || !isMailboxId(mailboxId)) {
     process.stderr.write('usage: nems-gateway mailbox <mailbox-id> [--follow] [--data-dir D]\n');
     return 2;
   }

@@ -4,8 +4,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { SpineCode } from '../fhir/errors.js';
 import type { FhirFormat } from '../fhir/operation-outcome.js';
 import type { AsidRegistration, Endpoint } from '../identity/types.js';
-import type { NemsEventType } from '../fhir/events.js';
-import type { NemsOperation, Route } from './routes.js';
+import type { NemsEventType } from '../nems/events.js';
+import type { Route } from './routes.js';
+import type { NemsOperation } from '../nems/operations.js';
 
 export interface Rejection {
   readonly code: SpineCode;
@@ -25,7 +26,9 @@ export function reject(code: SpineCode, diagnostics: string, extra?: Omit<Reject
   return { ok: false, rejection: { code, diagnostics, ...extra } };
 }
 
-export type StageName = 'route' | 'rate-limit' | 'headers' | 'jwt' | 'mime' | 'read-body' | 'body' | 'nhs-numbers';
+/** Every stage, in the order the route table runs them. */
+export const STAGE_NAMES = ['route', 'rate-limit', 'headers', 'jwt', 'mime', 'read-body', 'body', 'nhs-numbers'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
 
 export interface Stage {
   readonly name: StageName;

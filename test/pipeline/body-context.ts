@@ -2,10 +2,10 @@
 // source, and the wire view of a StageResult.
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
-import type { NemsEventType } from '../../src/fhir/events.js';
+import type { NemsEventType } from '../../src/nems/events.js';
 import type { FhirFormat } from '../../src/fhir/operation-outcome.js';
 import type { AsidRegistration } from '../../src/identity/types.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import type { NhsNumberRef, RequestContext, RequestSource, StageResult } from '../../src/pipeline/types.js';
 import { GP_SYSTEM_ENDPOINT } from '../helpers/endpoints.js';
 

@@ -9,7 +9,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintSpineJwt, type MintSpineJwtOptions } from '../../src/cli/jwt.js';
 import { createJwtStage, DecodedTokenCache } from '../../src/pipeline/stages/jwt.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import { CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, EXAMPLE_IDENTITIES, FIXTURE_NHS_NUMBER, type ExampleEndpointName } from '../helpers/endpoints.js';
 import { decodePayload, encodeJwt, POLICY_NOW, type PolicyCase } from './policy-cases.js';
 import { contextFor, headStages, policyConfig, runStages } from './policy-runner.js';

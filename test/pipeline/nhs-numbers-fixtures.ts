@@ -1,7 +1,7 @@
 // Helpers for the nhs-numbers stage tests: a plain RequestContext, a parsed Config and a scriptable fake PDS.
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import type { NhsNumberRef, RequestContext, StageResult } from '../../src/pipeline/types.js';
 import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from '../../src/pds/types.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import type { AsidRegistration, Endpoint } from '../../src/identity/types.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import { createRateLimitStage } from '../../src/pipeline/stages/rate-limit.js';
 import type { RequestContext, Stage, StageResult } from '../../src/pipeline/types.js';
 
