@@ -13,7 +13,7 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { openPdsLookup } from './pds/index.js';
 import type { PdsLookup } from './pds/types.js';
 import { tcpReachable } from './upstream/reachability.js';
-import { Pipeline } from './pipeline/pipeline.js';
+import { RequestLifecycle } from './pipeline/request-lifecycle.js';
 import { createStages } from './pipeline/stages/index.js';
 import { createUpstream, type UpstreamHandle } from './upstream/index.js';
 import { edgeObserverFor, recordCertificateExpiry } from './observability/edge-metrics.js';
@@ -67,14 +67,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.now ? { now: options.now } : {}),
     onRateLimited: (operation) => metrics.rateLimited(operation),
   });
+  const lifecycle = new RequestLifecycle({ config, registry, stages, ...(options.now ? { now: options.now } : {}) });
   const gateway = await startGateway({
     config,
-    registry,
-    pipeline: new Pipeline(stages),
+    lifecycle,
     upstream: upstream.upstream,
     logger,
     observer: edgeObserverFor(metrics),
-    ...(options.now ? { now: options.now } : {}),
   }).catch(undo);
   opened.push(() => gateway.drain(0));
   listeningPort = gateway.port;

@@ -44,6 +44,14 @@ export interface PeerCertificateIdentity {
   readonly fingerprint256: string;
 }
 
+/** What the TLS edge knows about the connection a request came on: facts, never the socket. */
+export interface PeerFacts {
+  /** The client certificate OpenSSL verified; undefined when none was verified. */
+  readonly certificate?: PeerCertificateIdentity;
+  /** The client's address, for the Forwarded header. */
+  readonly remoteAddress?: string;
+}
+
 /** Why a client certificate resolved to no registered endpoint. */
 export const IDENTITY_REJECTION_REASONS = ['unregistered-fqdn', 'cn-mismatch', 'fingerprint-mismatch', 'no-identity'] as const;
 export type IdentityRejectionReason = (typeof IDENTITY_REJECTION_REASONS)[number];

@@ -12,7 +12,7 @@ import { outcomeContentType, renderOperationOutcome, type FhirFormat, type Outco
 import { validateSubscriptionCreate } from '../fhir/subscription.js';
 import { parseFhirXml } from '../fhir/xml.js';
 import { EVENT_TYPE_SYSTEM, eventTypeByCode, type NemsEventType } from '../nems/events.js';
-import { isAsid, ISSUED_SUBSCRIPTION_ID_PATTERN, NHS_NUMBER_SYSTEM, REQUEST_ID_PATTERN } from '../nems/identifiers.js';
+import { isAsid, ISSUED_SUBSCRIPTION_ID_PATTERN, NHS_NUMBER_SYSTEM, pickRequestId } from '../nems/identifiers.js';
 import { resolveInteraction } from '../nems/interactions.js';
 import { nhsNumberProblem } from '../nems/nhs-number.js';
 import { createRouteMatcher, NEMS_ROUTES } from '../nems/operations.js';
@@ -522,8 +522,7 @@ function scopeFor(request: Pick<CoreRequest, 'url' | 'headers'>): { scope: Reque
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
-  const requestIdHeader = single(headers, 'x-request-id');
-  const requestId = requestIdHeader && REQUEST_ID_PATTERN.test(requestIdHeader) ? requestIdHeader : randomUUID();
+  const requestId = pickRequestId(single(headers, 'x-request-id'));
   return { scope: { requestId, format: responseFormat(headers, query), headers }, path };
 }
 

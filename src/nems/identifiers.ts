@@ -1,6 +1,7 @@
 // NEMS identifiers: the naming systems Spine uses and the shape of every identifier a NEMS request carries
 // (docs/specification.md §5.1, §8; Spine Core https://developer.nhs.uk/apis/spine-core/). Each is defined here
 // once; the stages, the registry loader, the config schema and the embedded core import it.
+import { randomUUID } from 'node:crypto';
 
 /** NHS number identifier system of events, PDS and Patient resources (docs/specification.md §8). */
 export const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
@@ -51,4 +52,9 @@ export function isCanonicalOdsCode(value: string): boolean {
 
 export function isMailboxId(value: string): boolean {
   return MAILBOX_ID_PATTERN.test(value);
+}
+
+/** The request id to answer and forward with: the client's X-Request-ID when it is one value of the safe shape, else a new UUID. */
+export function pickRequestId(value: unknown): string {
+  return typeof value === 'string' && REQUEST_ID_PATTERN.test(value) ? value : randomUUID();
 }
