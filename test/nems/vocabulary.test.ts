@@ -2,13 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PUBLISHABLE_EVENT_TYPES } from '../../src/nems/events.js';
 import { isAsid, isCanonicalOdsCode, isMailboxId, isOdsCode } from '../../src/nems/identifiers.js';
-import {
-  ALL_INTERACTION_IDS,
-  publishInteractionId,
-  REGISTRABLE_INTERACTION_IDS,
-  resolveInteraction,
-  SUBSCRIPTION_INTERACTIONS,
-} from '../../src/nems/interactions.js';
+import { ALL_INTERACTION_IDS, publishInteractionId, REGISTRABLE_INTERACTION_IDS, resolveInteraction, SUBSCRIPTION_INTERACTIONS } from '../../src/nems/interactions.js';
 import { createRouteMatcher, NEMS_OPERATIONS, NEMS_ROUTES, type NemsRoute } from '../../src/nems/operations.js';
 import { configSchema } from '../../src/config/schema.js';
 import { OPERATION_LABELS, ROUTE_LABELS } from '../../src/observability/labels.js';
