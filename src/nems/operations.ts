@@ -29,6 +29,13 @@ export const NEMS_ROUTES: readonly NemsRoute[] = [
   { operation: 'publish', method: 'POST', path: '/Events/1/$process-message', scope: 'patient/Bundle.write', mime: 'fhir-xml', hasBody: true },
 ];
 
+const BY_OPERATION: ReadonlyMap<NemsOperation, NemsRoute> = new Map(NEMS_ROUTES.map((r) => [r.operation, r]));
+
+/** The route of an operation (its method, path, InteractionID, scope, …). */
+export function nemsRoute(operation: NemsOperation): NemsRoute {
+  return BY_OPERATION.get(operation)!;
+}
+
 /**
  * FHIR interactions on NEMS paths that NEMS does not (or no longer) offer: the subscription search removed in 2019
  * and update (docs/specification.md §1.2, §1.9). Answered as unsupported, never forwarded.

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PUBLISHABLE_EVENT_TYPES } from '../../src/nems/events.js';
 import { isAsid, isCanonicalOdsCode, isMailboxId, isOdsCode } from '../../src/nems/identifiers.js';
 import { ALL_INTERACTION_IDS, publishInteractionId, REGISTRABLE_INTERACTION_IDS, resolveInteraction, SUBSCRIPTION_INTERACTIONS } from '../../src/nems/interactions.js';
-import { createRouteMatcher, NEMS_OPERATIONS, NEMS_ROUTES, type NemsRoute } from '../../src/nems/operations.js';
+import { createRouteMatcher, NEMS_OPERATIONS, NEMS_ROUTES, nemsRoute, type NemsRoute } from '../../src/nems/operations.js';
 import { configSchema } from '../../src/config/schema.js';
 import { OPERATION_LABELS, ROUTE_LABELS } from '../../src/observability/labels.js';
 import { ROUTES } from '../../src/pipeline/routes.js';
@@ -17,7 +17,8 @@ describe('NEMS operations and routes', () => {
       ['DELETE', '/Subscription/{id}', 'patient/Subscription.write'],
       ['POST', '/Events/1/$process-message', 'patient/Bundle.write'],
     ]);
-    expect(NEMS_ROUTES.find((r) => r.operation === 'publish')!.interactionId).toBeUndefined();
+    expect(nemsRoute('publish').interactionId).toBeUndefined();
+    expect(nemsRoute('delete').interactionId).toBe(SUBSCRIPTION_INTERACTIONS.delete);
   });
 
   it('the pipeline route table, the config enums and the metric labels all come from the one operation list', () => {
