@@ -17,7 +17,7 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { openPdsLookup } from './pds/index.js';
 import type { PdsLookup } from './pds/types.js';
 import { tcpReachable } from './upstream/reachability.js';
-import { Pipeline } from './pipeline/pipeline.js';
+import { RequestLifecycle } from './pipeline/request-lifecycle.js';
 import { createStages } from './pipeline/stages/index.js';
 import { createUpstream, type UpstreamHandle } from './upstream/index.js';
 import { edgeObserverFor, recordCertificateExpiry } from './observability/edge-metrics.js';
@@ -93,14 +93,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     : undefined;
   let live: LiveConnections | undefined;
   const admit = createConnectionAdmission({ tls: tlsConfig, live: () => live, issuers: () => tlsInForce.trust.cas, ...(ocsp ? { ocsp } : {}) });
+  const lifecycle = new RequestLifecycle({ config, registry, stages, ...(options.now ? { now: options.now } : {}) });
   const gateway = await startGateway({
     config,
-    registry,
-    pipeline: new Pipeline(stages),
+    lifecycle,
     upstream: upstream.upstream,
     logger,
     observer: edgeObserverFor(metrics),
-    ...(options.now ? { now: options.now } : {}),
     tls: tlsInForce,
     admit,
   }).catch(undo);

@@ -11,7 +11,8 @@ import type { Config } from '../config/schema.js';
 import { listMailbox } from '../nems-core/outbox.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_CERTS_DIR, PROJECT_ROOT } from '../paths.js';
-import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../nems/interactions.js';
+import { nemsRoute } from '../nems/operations.js';
 import { readCommandArgs, type CommandSpec, type OptionSpecs } from './args.js';
 import { mintSpineJwt } from './jwt.js';
 
@@ -121,7 +122,7 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
 
     out('1. gp-system creates an explicit subscription for NHS number 9912003888 (vaccinations, change of address)');
     const created = await send(GP.client, 'POST', `${prefix}/Subscription`,
-      { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, 'patient/Subscription.write'), 'Content-Type': 'application/fhir+xml' }, subscriptionXml);
+      { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, nemsRoute('create').scope), 'Content-Type': 'application/fhir+xml' }, subscriptionXml);
     const location = String(created.headers.location ?? '');
     const id = /\/Subscription\/([0-9a-f]{32})$/.exec(location)?.[1];
     // Location names the gateway (this demo's port), so a client follows it back through the gateway.
@@ -129,12 +130,12 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     check('201 Created with a Location through the gateway', created.status === 201 && id !== undefined && viaGateway, `${created.status} ${location}`);
 
     out('2. gp-system reads it back');
-    const read = await send(GP.client, 'GET', `${prefix}/Subscription/${id ?? 'missing'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read'));
+    const read = await send(GP.client, 'GET', `${prefix}/Subscription/${id ?? 'missing'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, nemsRoute('read').scope));
     check('200 with status active', read.status === 200 && read.text.includes('<status value="active"/>'), `${read.status}`);
 
     out('3. child-health publishes a vaccinations event for 9912003888');
     const published = await send(CHILD_HEALTH.client, 'POST', `${prefix}/Events/1/$process-message`,
-      { ...nemsHeaders(CHILD_HEALTH, publishInteractionId('Vaccinations'), 'patient/Bundle.write'), 'Content-Type': 'application/fhir+xml' }, eventXml);
+      { ...nemsHeaders(CHILD_HEALTH, publishInteractionId('Vaccinations'), nemsRoute('publish').scope), 'Content-Type': 'application/fhir+xml' }, eventXml);
     check('202 Accepted', published.status === 202, `${published.status}`);
 
     out(`4. the event is delivered to gp-system's MESH mailbox ${GP.mailbox}`);
@@ -159,15 +160,15 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     }
 
     out('5. rejections');
-    const unregistered = await send('unregistered', 'GET', `${prefix}/Subscription/${id ?? 'x'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read'));
+    const unregistered = await send('unregistered', 'GET', `${prefix}/Subscription/${id ?? 'x'}`, nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, nemsRoute('read').scope));
     check('an unregistered certificate gets 403 ACCESS_DENIED', unregistered.status === 403 && codeOf(unregistered.text) === 'ACCESS_DENIED', `${unregistered.status} ${codeOf(unregistered.text)}`);
 
     const wrongAsid = await send(GP.client, 'GET', `${prefix}/Subscription/${id ?? 'x'}`,
-      nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, 'patient/Subscription.read', CHILD_HEALTH.asid));
+      nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.read, nemsRoute('read').scope, CHILD_HEALTH.asid));
     check('a JWT naming another ASID gets 400 MISSING_OR_INVALID_HEADER', wrongAsid.status === 400 && codeOf(wrongAsid.text) === 'MISSING_OR_INVALID_HEADER', `${wrongAsid.status} ${codeOf(wrongAsid.text)}`);
 
     const invalidNhs = await send(GP.client, 'POST', `${prefix}/Subscription`,
-      { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, 'patient/Subscription.write'), 'Content-Type': 'application/fhir+xml' },
+      { ...nemsHeaders(GP, SUBSCRIPTION_INTERACTIONS.create, nemsRoute('create').scope), 'Content-Type': 'application/fhir+xml' },
       Buffer.from(subscriptionXml.toString().replace('9912003888', '9912003880')));
     check('an NHS number failing modulus 11 gets 400 INVALID_NHS_NUMBER', invalidNhs.status === 400 && codeOf(invalidNhs.text) === 'INVALID_NHS_NUMBER', `${invalidNhs.status} ${codeOf(invalidNhs.text)}`);
 

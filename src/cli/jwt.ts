@@ -1,10 +1,14 @@
 // `nems-gateway jwt`: prints an unsigned Spine Core JWT (spec digest §4.1–4.4) for local testing, the kind a
 // NEMS client builds per request: header {"alg":"none","typ":"JWT"}, empty signature, trailing `.` kept.
-import { ACCREDITED_SYSTEM, LEGACY_NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../fhir/events.js';
+import {
+  ACCREDITED_SYSTEM,
+  isAsid,
+  isOdsCode,
+  LEGACY_NHS_NUMBER_SYSTEM,
+  ODS_ORGANIZATION_SYSTEM,
+  SDS_ROLE_PROFILE_SYSTEM,
+} from '../nems/identifiers.js';
 import { readCommandArgs, STDIO, usageError, type CommandIo, type CommandSpec, type OptionSpecs } from './args.js';
-
-/** The SDS role-profile system used when `--user` is given as a bare id. */
-export const SDS_ROLE_PROFILE_SYSTEM = 'https://fhir.nhs.uk/Id/sds-role-profile-id';
 /** Spine Core's example `aud` (the NEMS nhsMhsEndPoint host). */
 export const DEFAULT_AUDIENCE = 'https://clinicals.spineservices.nhs.uk';
 export const DEFAULT_LIFETIME_SECONDS = 300;
@@ -105,8 +109,8 @@ export function runJwtCommand(argv: readonly string[], io: CommandIo = STDIO): n
   const usage = (problem: string) => usageError(JWT_COMMAND, problem, io);
   const { asid, ods, scope, patient, user, aud, lifetime, 'org-claim': orgClaim } = args.values;
   if (!asid || !ods || !scope) return usage('--asid, --ods and --scope are required');
-  if (!/^\d{12}$/.test(asid)) return usage('--asid must be a 12-digit ASID');
-  if (!/^[A-Za-z0-9]{1,9}$/.test(ods)) return usage('--ods must be an ODS code (1 to 9 letters or digits)');
+  if (!isAsid(asid)) return usage('--asid must be a 12-digit ASID');
+  if (!isOdsCode(ods)) return usage('--ods must be an ODS code (1 to 9 letters or digits)');
   const lifetimeSeconds = lifetime === undefined ? undefined : Number(lifetime);
   if (lifetimeSeconds !== undefined && (!Number.isSafeInteger(lifetimeSeconds) || lifetimeSeconds <= 0)) {
     return usage('--lifetime must be a positive whole number of seconds');

@@ -3,10 +3,12 @@
 // Every key is documented here, once, with `.describe()`: docs/configuration.md is generated from these
 // descriptions (`npm run docs:config`; src/config/reference.ts) and a test fails when it is stale or a key has none.
 import { z } from 'zod';
+import { ASID_PATTERN } from '../nems/identifiers.js';
+import { NEMS_OPERATIONS } from '../nems/operations.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
-const asid = z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID');
+const asid = z.string().regex(ASID_PATTERN, 'must be a 12-digit ASID');
 const positiveMs = z.number().int().positive();
 /** Every URL the gateway dials or advertises is HTTP(S); `ftp:` or `file:` would only fail later and obscurely. */
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -118,8 +120,8 @@ const adminSchema = z
 const jwtSchema = z
   .strictObject({
     unsignedOperations: z
-      .array(z.enum(['create', 'read', 'delete', 'publish']))
-      .default(['create', 'read', 'delete', 'publish'])
+      .array(z.enum(NEMS_OPERATIONS))
+      .default([...NEMS_OPERATIONS])
       .describe('Operations that take Spine\'s unsigned (alg none, empty signature) tokens; Spine Core today: all of them. Remove one once its clients sign.'),
     signed: z
       .strictObject({
@@ -347,7 +349,7 @@ const rateLimitSchema = z
     enabled: z.boolean().default(false).describe('Turn rate limiting on (429 TOO_MANY_REQUESTS when a bucket is empty).'),
     default: rateLimitRule.default({ ratePerSecond: 50, burst: 100 }).describe('The bucket of every ASID and operation not named in perAsid.'),
     perAsid: z
-      .record(z.string(), z.partialRecord(z.enum(['default', 'create', 'read', 'delete', 'publish']), rateLimitRule))
+      .record(z.string(), z.partialRecord(z.enum(['default', ...NEMS_OPERATIONS]), rateLimitRule))
       .default({})
       .describe('Buckets per ASID, optionally per operation, e.g. { "200000000101": { default: {…}, publish: {…} } }.'),
   })

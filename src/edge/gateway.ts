@@ -1,34 +1,26 @@
-// The mTLS edge: terminates TLS (OpenSSL verifies chain and CRL), resolves the client certificate to a
-// registered endpoint once per connection, runs the pipeline, forwards what passes and answers everything else
-// with a Spine OperationOutcome. Data flows one way: edge → identity → pipeline → upstream → edge.
+// The mTLS edge: terminates TLS (OpenSSL verifies chain and CRL) and adapts node:https to the request lifecycle
+// (pipeline/request-lifecycle.ts): it builds the inbound request (method, target, headers, body source, the
+// connection's peer facts), runs it, then forwards or writes the rejection, and records the metrics and the audit
+// line. Data flows one way: edge → identity → pipeline → upstream → edge.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { SPINE_CODES, type SpineCode } from '../fhir/errors.js';
-import { preferredErrorMedia } from '../fhir/mime.js';
-import { outcomeContentType, outcomeMedia, renderOperationOutcome, type OutcomeMedia } from '../fhir/operation-outcome.js';
-import type { EndpointRegistry } from '../identity/types.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
-import type { Rejection, RequestContext, RequestSource, StageName } from '../pipeline/types.js';
+import type { SpineCode } from '../fhir/errors.js';
+import { outcomeContentType, outcomeMedia, renderOperationOutcome } from '../fhir/operation-outcome.js';
+import { pickRequestId } from '../nems/identifiers.js';
 import { REDACT_PATHS } from '../observability/logger.js';
-import { HOP_BY_HOP_HEADERS, headersToDrop, UpstreamError, type Upstream } from '../upstream/types.js';
+import { declaresBody, renderRejection, type Decision, type LifecycleStage, type RenderedRejection, type RequestLifecycle } from '../pipeline/request-lifecycle.js';
+import type { InboundRequest } from '../pipeline/types.js';
+import { UpstreamError, type Upstream } from '../upstream/types.js';
 import type { ConnectionAdmission } from './admission.js';
-import { connectionIdentity } from './peer-identity.js';
+import { peerFacts } from './peer-identity.js';
+import { readBody } from './read-body.js';
 import { loadEdgeTls, type EdgeTlsMaterial } from './tls.js';
 import { NOOP_OBSERVER, type EdgeObserver, type RouteLabel } from './observer.js';
-
-/** Identity headers the gateway owns: whatever a client sends under these names is dropped before ours are added. */
-export const GATEWAY_OWNED_HEADERS: ReadonlySet<string> = new Set([
-  'x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
-  'forwarded', 'x-real-ip', 'x-client-cert', 'x-ssl-client-cert', 'x-ssl-client-dn', 'x-nems-gateway-endpoint',
-  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length',
-]);
-
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * The request line is flat (every value a string, number or boolean the gateway wrote), so it is censored with the
@@ -42,12 +34,11 @@ type RequestLine = Record<string, string | number | boolean>;
 
 export interface GatewayOptions {
   readonly config: Config;
-  readonly registry: EndpointRegistry;
-  readonly pipeline: Pipeline;
+  /** Decides every request; it holds the registry, the stages and the clock. */
+  readonly lifecycle: RequestLifecycle;
   readonly upstream: Upstream;
   readonly logger: Logger;
   readonly observer?: EdgeObserver;
-  readonly now?: () => number;
   /** TLS material already loaded and validated (else loaded here). */
   readonly tls?: EdgeTlsMaterial;
   /** Checks on the connection's client certificate before each request (revoked since the handshake, key size, OCSP). */
@@ -67,14 +58,9 @@ export interface RunningGateway {
   readonly inFlight: number;
 }
 
-class PayloadTooLargeError extends Error {
-  readonly code = 'PAYLOAD_TOO_LARGE';
-}
-
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const { config, registry, pipeline, upstream, logger } = options;
+  const { config, lifecycle, upstream, logger } = options;
   const observer = options.observer ?? NOOP_OBSERVER;
-  const now = options.now ?? Date.now;
   const limits = config.server.limits;
   const tls = options.tls ?? loadEdgeTls(config);
   let draining = false;
@@ -128,78 +114,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const refusal = admission instanceof Promise ? await admission : admission;
       if (refusal) {
         log.admission = refusal.reason;
-        sendRejection(req, res, requestId, refusal.rejection, preferredErrorMedia(req.headers, queryOf(req.url)));
+        sendRejection(req, res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue), refusal.rejection));
         finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
         return;
       }
-      const identity = connectionIdentity(req.socket as TLSSocket, registry);
-      if (!identity.lookup.ok) {
-        log.identity = identity.lookup.reason;
-        observer.identityRejected(identity.lookup.reason);
-        const media = preferredErrorMedia(req.headers, queryOf(req.url));
-        sendRejection(req, res, requestId, { code: 'ACCESS_DENIED', diagnostics: 'The client certificate is not registered for a Spine endpoint' }, media);
-        finish('rejected', { code: 'ACCESS_DENIED', stage: 'edge' });
-        return;
-      }
-      const endpoint = identity.lookup.endpoint;
-      log.endpoint = endpoint.fqdn;
-      const rawUrl = req.url ?? '/';
-      const q = rawUrl.indexOf('?');
-      let continueSent = false;
-      const source: RequestSource = {
-        readBody: (limit) => {
-          if (expectContinue && !continueSent) {
-            continueSent = true;
-            res.writeContinue();
-          }
-          return readBody(req, limit);
-        },
-      };
-      const ctx: RequestContext = {
-        requestId,
-        method: req.method ?? 'GET',
-        path: q === -1 ? rawUrl : rawUrl.slice(0, q),
-        query: new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1)),
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        endpoint,
-        source,
-        receivedAt: now(),
-        nhsNumbers: [],
-        forwardHeaders: {},
-        audit: {},
-      };
-      const outcome = await pipeline.run(ctx);
-      if (ctx.operation) route = ctx.operation;
-      log.route = route;
-      if (ctx.fromAsid) log.asid = ctx.fromAsid;
-      Object.assign(log, ctx.audit);
-      if (!outcome.ok) {
-        log.stage = outcome.stage;
-        sendRejection(req, res, requestId, outcome.rejection, errorFormat(ctx, outcome.rejection.code));
-        finish('rejected', { code: outcome.rejection.code, stage: outcome.stage });
+      const decision = await lifecycle.run(inboundRequest(req, res, requestId, expectContinue));
+      route = recordDecision(decision, log);
+      if (decision.action === 'reject') {
+        if (decision.identity) observer.identityRejected(decision.identity);
+        sendRejection(req, res, decision);
+        finish('rejected', { code: decision.code, stage: decision.stage });
         return;
       }
 
-      let body = ctx.body;
-      if (body === undefined && declaresBody(req)) {
-        try {
-          body = await source.readBody(limits.maxBodyBytes);
-        } catch (err) {
-          const code: SpineCode = err instanceof PayloadTooLargeError ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-          sendRejection(req, res, requestId, { code, diagnostics: code === 'PAYLOAD_TOO_LARGE' ? 'The request body is too large' : 'The request body could not be read' }, errorFormat(ctx, code));
-          finish('rejected', { code, stage: 'edge' });
-          return;
-        }
-      }
-      const headers = forwardHeaders(req, ctx, requestId, body, identity.peer?.fingerprint256);
       const upstreamStarted = performance.now();
       try {
-        const result = await upstream.forward(
-          { requestId, method: ctx.method, url: rawUrl, headers, ...(body ? { body } : {}), ...(ctx.asidRegistration ? { asid: ctx.asidRegistration } : {}) },
-          req,
-          res,
-        );
+        const result = await upstream.forward(decision, req, res);
         log.upstreamMs = round(result.upstreamMs);
         finish('forwarded', undefined, result.upstreamMs / 1000);
       } catch (err) {
@@ -208,7 +138,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         log.upstreamError = err.kind;
         if (err.kind !== 'aborted' && !res.headersSent) {
           const code: SpineCode = err.kind === 'timeout' ? 'GATEWAY_TIMEOUT' : 'BAD_GATEWAY';
-          sendRejection(req, res, requestId, { code, diagnostics: code === 'GATEWAY_TIMEOUT' ? 'The NEMS service did not answer in time' : 'The NEMS service could not be reached' }, errorFormat(ctx, code));
+          const diagnostics = code === 'GATEWAY_TIMEOUT' ? 'The NEMS service did not answer in time' : 'The NEMS service could not be reached';
+          sendRejection(req, res, lifecycle.reject(decision.ctx, { code, diagnostics }, 'edge'));
           log.code = code;
         }
         finish('upstream_error', undefined, upstreamSeconds, err.kind);
@@ -217,7 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // A bug, never a client's fault: answer 500 without internals, log the detail for operators.
       logger.error({ requestId, err }, 'unexpected error handling request');
       if (!res.headersSent) {
-        sendRejection(req, res, requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, outcomeMedia('xml'));
+        sendRejection(req, res, renderRejection(requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, outcomeMedia('xml')));
       } else {
         res.destroy();
       }
@@ -226,7 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
     function finish(
       outcome: 'forwarded' | 'rejected' | 'upstream_error',
-      rejection?: { code: SpineCode; stage: StageName | 'edge' },
+      rejection?: { code: SpineCode; stage: LifecycleStage },
       upstreamSeconds?: number,
       upstreamFailure?: UpstreamError['kind'],
     ): void {
@@ -247,40 +178,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   }
 
-  function forwardHeaders(
-    req: IncomingMessage,
-    ctx: RequestContext,
-    requestId: string,
-    body: Buffer | undefined,
-    fingerprint256: string | undefined,
-  ): OutgoingHttpHeaders {
-    const drop = dropSetFor(req.headers.connection);
-    const out: OutgoingHttpHeaders = {};
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const lower = name.toLowerCase();
-      if (drop.has(lower) || GATEWAY_OWNED_HEADERS.has(lower) || lower in ctx.forwardHeaders) continue;
-      const existing = out[name];
-      out[name] = existing === undefined ? raw[i + 1]! : Array.isArray(existing) ? [...existing, raw[i + 1]!] : [String(existing), raw[i + 1]!];
-    }
-    Object.assign(out, ctx.forwardHeaders);
-    out['x-request-id'] = requestId;
-    const socket = req.socket;
-    out.forwarded = `for=${forwardedNode(socket.remoteAddress)};proto=https`;
-    if (fingerprint256 !== undefined) {
-      // Envoy's XFCC format: the verified certificate's hash and registered DNS name.
-      out['x-forwarded-client-cert'] = `Hash=${fingerprint256.toLowerCase()};DNS=${ctx.endpoint.fqdn}`;
-    }
-    if (body) out['content-length'] = String(body.length);
-    return out;
-  }
-
-  function errorFormat(ctx: RequestContext, code: SpineCode): OutcomeMedia {
-    // Media-type failures are answered in the XML default: the client's own format is what failed (§7).
-    if (code === 'UNSUPPORTED_MEDIA_TYPE' || code === 'NOT_ACCEPTABLE') return outcomeMedia('xml');
-    // mime.response-type: labelled with the FHIR type the client asked for (fhir/operation-outcome.ts outcomeMedia).
-    return ctx.mime ? outcomeMedia(ctx.mime.responseFormat, ctx.mime.responseType) : preferredErrorMedia(ctx.headers, ctx.query);
+  /** The socket-free view of a node:https request; reading its body answers `Expect: 100-continue` first. */
+  function inboundRequest(req: IncomingMessage, res: ServerResponse, requestId: string, expectContinue: boolean): InboundRequest {
+    let continueSent = false;
+    return {
+      method: req.method ?? 'GET',
+      target: req.url ?? '/',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      peer: peerFacts(req.socket as TLSSocket),
+      requestId,
+      readBody: (limit) => {
+        if (expectContinue && !continueSent) {
+          continueSent = true;
+          res.writeContinue();
+        }
+        return readBody(req, limit);
+      },
+    };
   }
 
   function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -341,99 +256,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-function sendRejection(req: IncomingMessage, res: ServerResponse, requestId: string, rejection: Rejection, media: OutcomeMedia): void {
+/** The audit facts of a decision, onto the request line; returns the route label for the metrics. */
+function recordDecision(decision: Decision, log: RequestLine): RouteLabel {
+  const ctx = decision.ctx;
+  if (!ctx) {
+    if (decision.action === 'reject' && decision.identity) log.identity = decision.identity;
+    return 'unmatched';
+  }
+  log.endpoint = ctx.endpoint.fqdn;
+  const route: RouteLabel = ctx.operation ?? 'unmatched';
+  log.route = route;
+  if (ctx.fromAsid) log.asid = ctx.fromAsid;
+  Object.assign(log, ctx.audit);
+  if (decision.action === 'reject') {
+    log.stage = decision.stage;
+    if (decision.rule !== undefined) log.rule = decision.rule;
+  }
+  return route;
+}
+
+function sendRejection(req: IncomingMessage, res: ServerResponse, rejection: RenderedRejection): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const status = rejection.status ?? SPINE_CODES[rejection.code].status;
-  const body = renderOperationOutcome(requestId, [{ code: rejection.code, diagnostics: rejection.diagnostics }], media.format);
-  const headers: OutgoingHttpHeaders = {
-    ...rejection.headers,
-    'content-type': media.contentType,
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-request-id': requestId,
-  };
   // An unread body is never drained for a rejected request: close the connection instead.
-  if (!req.complete && declaresBody(req)) headers.connection = 'close';
-  res.writeHead(status, headers);
-  res.end(body);
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) return Promise.reject(new PayloadTooLargeError('declared body over limit'));
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        reject(new PayloadTooLargeError('body over limit'));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onAborted = () => onError(new Error('client aborted'));
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onClose = () => {
-      if (!req.complete) onAborted();
-    };
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', onError);
-    req.once('close', onClose);
-  });
-}
-
-function declaresBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
-function pickRequestId(value: string | string[] | undefined): string {
-  return typeof value === 'string' && REQUEST_ID_PATTERN.test(value) ? value : randomUUID();
-}
-
-function queryOf(url: string | undefined): URLSearchParams {
-  const q = url?.indexOf('?') ?? -1;
-  return new URLSearchParams(q === -1 || !url ? '' : url.slice(q + 1));
-}
-
-function forwardedNode(address: string | undefined): string {
-  if (!address) return 'unknown';
-  return address.includes(':') ? `"[${address}]"` : address;
-}
-
-/** Drop sets by Connection value (clients send `keep-alive` on every request): computed once each, bounded. */
-const dropSets = new Map<string, ReadonlySet<string>>();
-
-function dropSetFor(connection: string | undefined): ReadonlySet<string> {
-  if (connection === undefined) return HOP_BY_HOP_HEADERS;
-  let drop = dropSets.get(connection);
-  if (drop === undefined) {
-    drop = headersToDrop(connection);
-    if (connection.length > 256) return drop;
-    if (dropSets.size >= 32) dropSets.clear();
-    dropSets.set(connection, drop);
-  }
-  return drop;
+  const headers = !req.complete && declaresBody(req.headers) ? { ...rejection.headers, connection: 'close' } : rejection.headers;
+  res.writeHead(rejection.status, headers);
+  res.end(rejection.body);
 }
 
 function round(ms: number): number {

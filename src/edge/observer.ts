@@ -1,9 +1,11 @@
 // What the edge reports about traffic. The metrics module implements it; tests and tools may pass NOOP_OBSERVER.
 import type { SpineCode } from '../fhir/errors.js';
+import type { IdentityRejectionReason } from '../identity/types.js';
+import type { RouteLabel } from '../observability/labels.js';
 import type { StageName } from '../pipeline/types.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
 
-export type RouteLabel = 'create' | 'read' | 'delete' | 'publish' | 'unmatched';
+export type { RouteLabel };
 export type RequestOutcome = 'forwarded' | 'rejected' | 'upstream_error';
 
 export interface RequestRecord {
@@ -22,7 +24,7 @@ export interface EdgeObserver {
   /** `tlsSocket` carries OpenSSL's real reason (authorizationError) when Node reports only ECONNRESET. */
   tlsHandshakeFailed(error: Error, tlsSocket?: { readonly authorizationError?: unknown } | null): void;
   /** A verified certificate that resolved to no registered endpoint. */
-  identityRejected(reason: 'unregistered-fqdn' | 'cn-mismatch' | 'fingerprint-mismatch' | 'no-identity'): void;
+  identityRejected(reason: IdentityRejectionReason): void;
   /** A request arrived; the returned function is called once its response is finished. */
   requestStarted(): () => void;
   request(record: RequestRecord): void;

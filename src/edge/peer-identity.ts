@@ -1,14 +1,9 @@
-// Resolves the verified client certificate to a registered endpoint once per TLS connection (not per request).
+// What a TLS connection says about its client, read once per connection (not per request): the verified
+// certificate's names and fingerprint, and the client's address. The lifecycle resolves them to an endpoint.
 import type { TLSSocket } from 'node:tls';
-import type { EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from '../identity/types.js';
+import type { PeerCertificateIdentity, PeerFacts } from '../identity/types.js';
 
-interface CachedIdentity {
-  readonly generation: number;
-  readonly lookup: EndpointLookup;
-  readonly peer?: PeerCertificateIdentity;
-}
-
-const cache = new WeakMap<TLSSocket, CachedIdentity>();
+const cache = new WeakMap<TLSSocket, PeerFacts>();
 
 /** Reads CN, SAN dNSNames and the SHA-256 fingerprint of the peer's leaf certificate. */
 export function peerIdentity(socket: TLSSocket): PeerCertificateIdentity | undefined {
@@ -61,12 +56,13 @@ function safeJson(v: string): string {
   }
 }
 
-export function connectionIdentity(socket: TLSSocket, registry: EndpointRegistry): CachedIdentity {
+/** The connection's peer facts, made once per TLS connection: the same object for every request on it. */
+export function peerFacts(socket: TLSSocket): PeerFacts {
   const cached = cache.get(socket);
-  if (cached && cached.generation === registry.generation) return cached;
-  const peer = socket.authorized ? peerIdentity(socket) : undefined;
-  const lookup: EndpointLookup = peer ? registry.resolve(peer) : { ok: false, reason: 'no-identity' };
-  const fresh = { generation: registry.generation, lookup, ...(peer ? { peer } : {}) };
-  cache.set(socket, fresh);
-  return fresh;
+  if (cached) return cached;
+  const certificate = socket.authorized ? peerIdentity(socket) : undefined;
+  const remoteAddress = socket.remoteAddress;
+  const facts: PeerFacts = { ...(certificate ? { certificate } : {}), ...(remoteAddress !== undefined ? { remoteAddress } : {}) };
+  cache.set(socket, facts);
+  return facts;
 }

@@ -11,7 +11,8 @@
 // - Component values may be percent-encoded (e.g. `%7C` for `|`); they are decoded strictly after splitting on
 //   `&` and `=`, so an encoded `&` can never create a component. Names are never decoded. `+` is not a space.
 // - `type=message` must be the first component, right after `/Bundle?`.
-import { eventTypeByCode, LEGACY_NHS_NUMBER_SYSTEM } from './events.js';
+import { eventTypeByCode } from '../nems/events.js';
+import { isOdsCode, LEGACY_NHS_NUMBER_SYSTEM } from '../nems/identifiers.js';
 import type { AgeBound, CriteriaParseResult, ParsedCriteria, ServiceType, SubscriptionRuleType } from './criteria-types.js';
 
 export const CRITERIA_PREFIX = '/Bundle?type=message';
@@ -35,8 +36,6 @@ const GP_REGISTRATION = ['RegisteredOnly', 'UnregisteredOnly'] as const;
 const RULES_EXCLUDING_GP_REGISTRATION: readonly SubscriptionRuleType[] = ['CHO_GP_CCG', 'GP_GP_GP'];
 const AGE_COMPARATORS = ['lt', 'gt', 'le', 'ge', 'eq'] as const;
 const MAX_AGE_YEARS = 150;
-/** ODS, ICB sub-location, LA and ONS codes: 1–9 alphanumerics (§8). */
-const ORGANISATION_CODE = /^[A-Za-z0-9]{1,9}$/;
 const TAG = /^[A-Za-z0-9\-_|,]+$/;
 
 type ComponentName =
@@ -164,7 +163,7 @@ export function parseCriteria(criteria: string): CriteriaParseResult {
 
   const organisationCode = single('Organization.identifier');
   if (organisationCode !== undefined) {
-    if (!ORGANISATION_CODE.test(organisationCode)) return invalid('Organization.identifier', 'must be 1 to 9 letters or digits');
+    if (!isOdsCode(organisationCode)) return invalid('Organization.identifier', 'must be 1 to 9 letters or digits');
     if (ruleType === 'COUNTRYCODE' && !COUNTRY_CODES.includes(organisationCode)) {
       return invalid('Organization.identifier', `must be one of the country codes ${COUNTRY_CODES.join(', ')} for COUNTRYCODE`);
     }

@@ -26,11 +26,11 @@ import {
   eventTypeByCode,
   MESSAGE_EVENT_TYPE_SYSTEM,
   MESSAGE_EVENT_TYPE_URL,
-  NHS_NUMBER_SYSTEM,
   ROUTING_DEMOGRAPHICS_URL,
   type MessageEventType,
   type NemsEventType,
-} from './events.js';
+} from '../nems/events.js';
+import { NHS_NUMBER_SYSTEM } from '../nems/identifiers.js';
 import { describeFhirTemporal, isFhirTemporal, temporalTypeOfElement, type FhirTemporalType } from './datetime.js';
 import { childrenNamed, extensionsByUrl, FHIR_XML_NAMESPACE, firstChild, resourceOf, type XmlElement } from './xml.js';
 import type { NhsNumberRef, ParsedEventMessage, Rejection } from '../pipeline/types.js';

@@ -12,17 +12,20 @@
 // - The XML root must be `Subscription` in the FHIR namespace.
 // - `end`, when present, must be a valid FHIR instant (fhir/datetime.ts, rule `fhir.datetime-format`) and lie in
 //   the future.
+// - The rules that need the endpoint registry (contact ODS codes and the mailbox registered for the ASID, the
+//   NEMS_SUBS_TYPE category bag, the mailbox's workflow IDs) take the ASID registration as a parameter. The
+//   embedded core, which has no registry when it runs standalone, passes none: it then checks that the mailbox is
+//   a MESH mailbox id and every other rule exactly as the gateway does (docs/specification.md §1.4).
 import { parseCriteria } from './criteria.js';
 import { describeFhirTemporal, parseFhirInstant } from './datetime.js';
 import type { ParsedCriteria } from './criteria-types.js';
-import { eventTypeByCode, LEGACY_WORKFLOW_ALIASES } from './events.js';
+import { eventTypeByCode, LEGACY_WORKFLOW_ALIASES } from '../nems/events.js';
 import type { FhirFormat } from './operation-outcome.js';
 import { FHIR_XML_NAMESPACE, type XmlElement } from './xml.js';
 import type { AsidRegistration } from '../identity/types.js';
+import { isMailboxId, isOdsCode, ODS_ORGANIZATION_URL_PREFIX } from '../nems/identifiers.js';
 import type { NhsNumberRef, ParsedSubscription, Rejection } from '../pipeline/types.js';
 
-export const ODS_ORGANIZATION_URL_PREFIX = 'https://directory.spineservices.nhs.uk/STU3/Organization/';
-const ODS_CODE = /^[A-Za-z0-9]{1,9}$/;
 
 const TOP_LEVEL = new Set(['id', 'meta', 'language', 'text', 'extension', 'status', 'contact', 'end', 'reason', 'criteria', 'channel', 'tag']);
 const META = new Set(['versionId', 'lastUpdated', 'profile', 'security', 'tag', 'extension']);
@@ -30,7 +33,14 @@ const CONTACT = new Set(['system', 'value', 'use', 'rank', 'period', 'extension'
 const CHANNEL = new Set(['type', 'endpoint', 'payload', 'extension']);
 
 export type SubscriptionCreateResult =
-  | { readonly ok: true; readonly subscription: ParsedSubscription; readonly criteria: ParsedCriteria; readonly nhsNumbers: NhsNumberRef[] }
+  | {
+      readonly ok: true;
+      readonly subscription: ParsedSubscription;
+      readonly criteria: ParsedCriteria;
+      readonly nhsNumbers: NhsNumberRef[];
+      /** `Subscription.end` in ms since the epoch, when given. */
+      readonly endAt?: number;
+    }
   | { readonly ok: false; readonly rejection: Rejection };
 
 interface ContactDraft {
@@ -58,14 +68,18 @@ function invalidResource(element: string, problem: string): { ok: false; rejecti
   return { ok: false, rejection: { code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
 }
 
+/** What the registry knows about the requesting ASID that the Subscription rules need. */
+export type SubscriptionRegistration = Pick<AsidRegistration, 'odsCodes' | 'mailboxes' | 'subscriptionTypes'>;
+
 /**
  * Validates a Subscription create body already parsed by xml.ts (format 'xml', an XmlElement root) or json.ts
  * (format 'json', the parsed value). `now` (ms since the epoch) decides whether `end` is in the past.
+ * `asid` is the requesting ASID's registration; undefined where no registry is known (the standalone core).
  */
 export function validateSubscriptionCreate(
   resource: XmlElement | unknown,
   format: FhirFormat,
-  asid: AsidRegistration,
+  asid: SubscriptionRegistration | undefined,
   now: number = Date.now(),
 ): SubscriptionCreateResult {
   const view = format === 'xml' ? xmlView(resource as XmlElement) : jsonView(resource);
@@ -79,7 +93,7 @@ export function validateSubscriptionCreate(
   return applyRules(draft.value, asid, now);
 }
 
-function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): SubscriptionCreateResult {
+function applyRules(d: SubscriptionDraft, asid: SubscriptionRegistration | undefined, now: number): SubscriptionCreateResult {
   if (d.hasMetaVersionId) return invalidResource('Subscription.meta.versionId', 'must not be supplied on create');
   if (d.hasMetaLastUpdated) return invalidResource('Subscription.meta.lastUpdated', 'must not be supplied on create');
   if (d.status === undefined) return invalidResource('Subscription.status', 'is required');
@@ -104,8 +118,8 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
       return invalidResource(`${at}.value`, `must be ${ODS_ORGANIZATION_URL_PREFIX}<ODS code>`);
     }
     const ods = contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length);
-    if (!ODS_CODE.test(ods)) return invalidResource(`${at}.value`, 'ODS code must be 1 to 9 letters or digits');
-    if (!asid.odsCodes.includes(ods)) return invalidResource(`${at}.value`, 'ODS code is not registered for the requesting ASID');
+    if (!isOdsCode(ods)) return invalidResource(`${at}.value`, 'ODS code must be 1 to 9 letters or digits');
+    if (asid && !asid.odsCodes.includes(ods)) return invalidResource(`${at}.value`, 'ODS code is not registered for the requesting ASID');
     contactOdsCodes.push(ods);
   }
   const contactOds = contactOdsCodes[0]!;
@@ -113,20 +127,25 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
   if (d.channelType === undefined) return invalidResource('Subscription.channel.type', 'is required');
   if (d.channelType !== 'message') return invalidResource('Subscription.channel.type', "must be 'message'");
   if (d.channelEndpoint === undefined) return invalidResource('Subscription.channel.endpoint', 'is required');
-  const mailbox = asid.mailboxes.find((m) => m.id === d.channelEndpoint);
-  if (!mailbox) return invalidResource('Subscription.channel.endpoint', 'is not a MESH mailbox registered for the requesting ASID');
-  if (mailbox.odsCode !== contactOds) {
-    return invalidResource('Subscription.channel.endpoint', 'MESH mailbox belongs to a different ODS code than Subscription.contact[0]');
+  const mailbox = asid?.mailboxes.find((m) => m.id === d.channelEndpoint);
+  if (asid) {
+    if (!mailbox) return invalidResource('Subscription.channel.endpoint', 'is not a MESH mailbox registered for the requesting ASID');
+    if (mailbox.odsCode !== contactOds) {
+      return invalidResource('Subscription.channel.endpoint', 'MESH mailbox belongs to a different ODS code than Subscription.contact[0]');
+    }
+  } else if (!isMailboxId(d.channelEndpoint)) {
+    return invalidResource('Subscription.channel.endpoint', 'must be a MESH mailbox id');
   }
 
+  let endAt: number | undefined;
   if (d.end !== undefined) {
     // fhir.datetime-format
-    const endMs = parseFhirInstant(d.end);
-    if (endMs === undefined) return invalidResource('Subscription.end', `must be ${describeFhirTemporal('instant')}`);
-    if (endMs <= now) return invalidResource('Subscription.end', 'must be in the future');
+    endAt = parseFhirInstant(d.end);
+    if (endAt === undefined) return invalidResource('Subscription.end', `must be ${describeFhirTemporal('instant')}`);
+    if (endAt <= now) return invalidResource('Subscription.end', 'must be in the future');
   }
 
-  if (!asid.subscriptionTypes.includes(criteria.subscriptionType)) {
+  if (asid && !asid.subscriptionTypes.includes(criteria.subscriptionType)) {
     return {
       ok: false,
       rejection: {
@@ -135,7 +154,7 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
       },
     };
   }
-  if (mailbox.workflowIds.length > 0) {
+  if (mailbox && mailbox.workflowIds.length > 0) {
     const accepted = new Set(mailbox.workflowIds.map((w) => LEGACY_WORKFLOW_ALIASES[w] ?? w));
     for (const code of criteria.eventCodes) {
       const event = eventTypeByCode(code);
@@ -153,10 +172,10 @@ function applyRules(d: SubscriptionDraft, asid: AsidRegistration, now: number): 
     kind: 'subscription',
     subscriptionType: criteria.subscriptionType,
     contactOds,
-    mailboxId: mailbox.id,
+    mailboxId: mailbox?.id ?? d.channelEndpoint,
     eventCodes: criteria.eventCodes,
   };
-  return { ok: true, subscription, criteria, nhsNumbers };
+  return { ok: true, subscription, criteria, nhsNumbers, ...(endAt !== undefined ? { endAt } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -4,30 +4,21 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ALL_WORKFLOW_IDS, LEGACY_WORKFLOW_ALIASES, PUBLISHABLE_EVENT_TYPES } from '../fhir/events.js';
-import { ALL_INTERACTION_IDS } from '../pipeline/routes.js';
+import { ALL_WORKFLOW_IDS, LEGACY_WORKFLOW_ALIASES } from '../nems/events.js';
+import { ASID_PATTERN, isCanonicalOdsCode, MAILBOX_ID_PATTERN } from '../nems/identifiers.js';
+import { REGISTRABLE_INTERACTION_IDS } from '../nems/interactions.js';
 import type { AsidRegistration, Endpoint, EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from './types.js';
 
 const knownWorkflowIds = new Set([...ALL_WORKFLOW_IDS, ...Object.keys(LEGACY_WORKFLOW_ALIASES)]);
-const PUBLISH_PREFIX = 'urn:nhs:names:services:events:';
-/**
- * Legacy publish InteractionIDs (§2.1 history) a registry may list for old publishers: `<event-code>.Write` and
- * `.write:1` / `.write:2` on the event code or the publish code. Only the real events: a typo is an error.
- */
-const LEGACY_PUBLISH_INTERACTIONS = PUBLISHABLE_EVENT_TYPES.flatMap((e) => [
-  `${PUBLISH_PREFIX}${e.code}.Write`,
-  ...[e.code, e.publishInteractionCode!].flatMap((name) => [`${PUBLISH_PREFIX}${name}.write:1`, `${PUBLISH_PREFIX}${name}.write:2`]),
-]);
 /** Every InteractionID a registry may list (current and legacy publish forms); the SDS registry filters by it too. */
-export const knownInteractions: ReadonlySet<string> = new Set([...ALL_INTERACTION_IDS, ...LEGACY_PUBLISH_INTERACTIONS]);
+export const knownInteractions: ReadonlySet<string> = REGISTRABLE_INTERACTION_IDS;
 
 export const fqdn = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a DNS name');
-export const odsCode = z.string().regex(/^[A-Z0-9]{1,9}$/, 'must be an ODS code (1 to 9 upper-case letters or digits)');
-
+export const odsCode = z.string().refine(isCanonicalOdsCode, 'must be an ODS code (1 to 9 upper-case letters or digits)');
 export const fingerprint = z.string().regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint (64 hex digits)');
-export const asidSchema = z.string().regex(/^\d{12}$/, 'must be a 12-digit ASID');
+export const asidSchema = z.string().regex(ASID_PATTERN, 'must be a 12-digit ASID');
 export const mailboxSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a MESH mailbox id'),
+  id: z.string().regex(MAILBOX_ID_PATTERN, 'must be a MESH mailbox id'),
   odsCode,
   workflowIds: z.array(z.string().refine((w) => knownWorkflowIds.has(w), 'is not a NEMS workflow ID')).default([]),
 });
@@ -42,7 +33,7 @@ const registryFileSchema = z.strictObject({
           z.strictObject({
             asid: asidSchema,
             odsCodes: z.array(odsCode).min(1),
-            interactions: z.array(z.string().refine((i) => knownInteractions.has(i), 'is not a NEMS InteractionID')),
+            interactions: z.array(z.string().refine((i) => REGISTRABLE_INTERACTION_IDS.has(i), 'is not a NEMS InteractionID')),
             subscriptionTypes: z.array(z.enum(['explicit', 'generic'])).default([]),
             mailboxes: z.array(mailboxSchema).default([]),
             upstreamClientCertificate: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),

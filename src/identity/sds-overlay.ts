@@ -3,7 +3,7 @@
 // certificate pins and upstream client certificates (docs/specification.md §5.4, §5.5).
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { LEGACY_WORKFLOW_ALIASES } from '../fhir/events.js';
+import { LEGACY_WORKFLOW_ALIASES } from '../nems/events.js';
 import { asidSchema, fingerprint, fqdn, mailboxSchema, normaliseFingerprint, odsCode, readRegistryYaml, RegistryError } from './file-registry.js';
 import type { MeshMailbox, SubscriptionType, UpstreamClientCertificate } from './types.js';
 

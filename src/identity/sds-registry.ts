@@ -6,7 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Config, SdsRegistryConfig } from '../config/schema.js';
 import { DEFAULT_METRIC_PREFIX } from '../observability/metrics.js';
-import { ALL_INTERACTION_IDS } from '../pipeline/routes.js';
+import { ALL_INTERACTION_IDS } from '../nems/interactions.js';
 import { knownInteractions, resolveEndpoint } from './file-registry.js';
 import { SdsFhirClient, SdsUnavailableError, type SdsSource } from './sds-client.js';
 import { joinSdsRegistry, type SdsDevice, type SdsMhs } from './sds-join.js';

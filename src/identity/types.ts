@@ -44,9 +44,21 @@ export interface PeerCertificateIdentity {
   readonly fingerprint256: string;
 }
 
+/** What the TLS edge knows about the connection a request came on: facts, never the socket. */
+export interface PeerFacts {
+  /** The client certificate OpenSSL verified; undefined when none was verified. */
+  readonly certificate?: PeerCertificateIdentity;
+  /** The client's address, for the Forwarded header. */
+  readonly remoteAddress?: string;
+}
+
+/** Why a client certificate resolved to no registered endpoint. */
+export const IDENTITY_REJECTION_REASONS = ['unregistered-fqdn', 'cn-mismatch', 'fingerprint-mismatch', 'no-identity'] as const;
+export type IdentityRejectionReason = (typeof IDENTITY_REJECTION_REASONS)[number];
+
 export type EndpointLookup =
   | { readonly ok: true; readonly endpoint: Endpoint }
-  | { readonly ok: false; readonly reason: 'unregistered-fqdn' | 'cn-mismatch' | 'fingerprint-mismatch' | 'no-identity' };
+  | { readonly ok: false; readonly reason: IdentityRejectionReason };
 
 /** Resolves a client certificate to a registered endpoint. A file registry today; SDS could implement this too. */
 export interface EndpointRegistry {

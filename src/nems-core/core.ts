@@ -1,22 +1,23 @@
 // The embedded reference NEMS core: Subscription create/read/delete and event publish as NEMS documents them
 // (spec digest §1, §2, §3), with an in-process request/response API so it can sit behind the gateway as an
-// Upstream or behind its own HTTP server. It trusts nothing: it can run standalone, so it re-checks its input.
+// Upstream or behind its own HTTP server. It trusts nothing: it can run standalone, so it re-checks its input,
+// with the gateway's own rule functions (src/nems/ for the vocabulary, fhir/subscription.ts and
+// fhir/event-message.ts for the resources); only the rules that need the endpoint registry are left out.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { parseCriteria } from '../fhir/criteria.js';
-import type { ParsedCriteria } from '../fhir/criteria-types.js';
-import { SPINE_CODE_SYSTEM, SPINE_CODES, type SpineCode } from '../fhir/errors.js';
-import { EVENT_TYPE_SYSTEM, eventTypeByCode, eventTypeByPublishCode, NHS_NUMBER_SYSTEM, type NemsEventType } from '../fhir/events.js';
 import { bodyFailureCode } from '../fhir/body-text.js';
-import { describeFhirTemporal, parseFhirInstant } from '../fhir/datetime.js';
+import { SPINE_CODE_SYSTEM, SPINE_CODES, type SpineCode } from '../fhir/errors.js';
 import { validateEventMessage } from '../fhir/event-message.js';
 import { parseFhirJson } from '../fhir/json.js';
 import { matchFhirMimeType, responseMedia } from '../fhir/mime.js';
-import { nhsNumberProblem } from '../fhir/nhs-number.js';
 import { outcomeContentType, renderOperationOutcome, type FhirFormat, type OutcomeIssue, type OutcomeMedia } from '../fhir/operation-outcome.js';
-import { ODS_ORGANIZATION_URL_PREFIX } from '../fhir/subscription.js';
+import { validateSubscriptionCreate } from '../fhir/subscription.js';
 import { parseFhirXml } from '../fhir/xml.js';
-import { matchRoute, SUBSCRIPTION_INTERACTIONS } from '../pipeline/routes.js';
-import type { Rejection } from '../pipeline/types.js';
+import { EVENT_TYPE_SYSTEM, eventTypeByCode, type NemsEventType } from '../nems/events.js';
+import { isAsid, ISSUED_SUBSCRIPTION_ID_PATTERN, NHS_NUMBER_SYSTEM, pickRequestId } from '../nems/identifiers.js';
+import { resolveInteraction } from '../nems/interactions.js';
+import { nhsNumberProblem } from '../nems/nhs-number.js';
+import { createRouteMatcher, NEMS_ROUTES } from '../nems/operations.js';
+import type { NhsNumberRef, Rejection } from '../pipeline/types.js';
 import {
   eventFromXml,
   renderSubscriptionJson,
@@ -29,7 +30,7 @@ import {
 import { DEFAULT_GEOGRAPHY, type GeographyTables } from './geography.js';
 import { publishVerdict, subscribeVerdict, type LifecycleTable } from './lifecycle.js';
 import { resolvePatient, selectDeliveries, type EventFacts, type PatientDirectory, type PatientRecord } from './matching.js';
-import { MAILBOX_ID_PATTERN, writeMeshMessage, type MeshControl } from './outbox.js';
+import { writeMeshMessage, type MeshControl } from './outbox.js';
 import { CoreStore, type DeliveryRecord, type StoredPublication, type StoreStats } from './store.js';
 
 /** Minimal logger shape (pino's Logger satisfies it). Never given NHS numbers or bodies. */
@@ -56,6 +57,8 @@ export interface NemsCoreOptions {
   readonly pathPrefix?: string;
   readonly maxSubscriptionBytes?: number;
   readonly maxPublishBytes?: number;
+  /** Accept the pre-2020 publish InteractionID forms, as `nems.acceptLegacyPublishInteractionIds` (default off). */
+  readonly acceptLegacyPublishInteractionIds?: boolean;
   /**
    * Refuse a create that duplicates an active subscription (same owner ASID and MESH mailbox, criteria with the same
    * meaning; store.ts sameCriteria) with 422 DUPLICATE_REJECTED naming the existing id, as NEMS does. On by default;
@@ -98,11 +101,7 @@ export const DEFAULT_PUBLISH_MAX_BYTES = 3 * 1024 * 1024;
 const MAX_URL_LENGTH = 2048;
 /** How long one process may hold a publication before another may take its delivery over. */
 const DELIVERY_LEASE_MS = 60_000;
-const LOGICAL_ID = /^[0-9a-f]{32}$/;
-const ASID = /^\d{12}$/;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const ODS_CODE = /^[A-Za-z0-9]{1,9}$/;
-const PUBLISH_INTERACTION = /^urn:nhs:names:services:events:([A-Za-z0-9-]{1,64})\.(Write|write:1|write:2)$/;
+const matchRoute = createRouteMatcher(NEMS_ROUTES);
 
 class Reply {
   constructor(readonly status: number, readonly issues: readonly OutcomeIssue[], readonly headers: Record<string, string> = {}) {}
@@ -189,22 +188,26 @@ export class NemsCore {
       case 'matched':
         break;
     }
+    const route = match.route;
     const fromAsid = single(scope.headers, 'fromasid');
-    if (!fromAsid || !ASID.test(fromAsid)) return fail('MISSING_OR_INVALID_HEADER', 'fromASID header is missing or is not a 12-digit ASID');
+    if (!fromAsid || !isAsid(fromAsid)) return fail('MISSING_OR_INVALID_HEADER', 'fromASID header is missing or is not a 12-digit ASID');
     const interactionId = single(scope.headers, 'interactionid');
     if (!interactionId) return fail('MISSING_OR_INVALID_HEADER', 'InteractionID header is missing');
-    switch (match.route.operation) {
+    const interaction = resolveInteraction(route.interactionId, interactionId, this.options.acceptLegacyPublishInteractionIds ?? false);
+    if (!interaction) {
+      return fail('MISSING_OR_INVALID_HEADER', route.operation === 'publish'
+        ? 'InteractionID header does not name a publishable NEMS event'
+        : 'InteractionID header does not match the operation');
+    }
+    switch (route.operation) {
       case 'create':
-        if (interactionId !== SUBSCRIPTION_INTERACTIONS.create) return fail('MISSING_OR_INVALID_HEADER', 'InteractionID header does not match the operation');
         return this.create(fromAsid, body, scope);
       case 'read':
-        if (interactionId !== SUBSCRIPTION_INTERACTIONS.read) return fail('MISSING_OR_INVALID_HEADER', 'InteractionID header does not match the operation');
         return this.read(fromAsid, match.subscriptionId!, scope);
       case 'delete':
-        if (interactionId !== SUBSCRIPTION_INTERACTIONS.delete) return fail('MISSING_OR_INVALID_HEADER', 'InteractionID header does not match the operation');
         return this.remove(fromAsid, match.subscriptionId!);
       case 'publish':
-        return this.publish(fromAsid, interactionId, body, scope, false);
+        return this.publish(fromAsid, interaction.publishEventType, body, scope);
     }
   }
 
@@ -230,18 +233,24 @@ export class NemsCore {
     if (body.length > this.maxSubscriptionBytes) return fail('PAYLOAD_TOO_LARGE', `Subscription body exceeds ${this.maxSubscriptionBytes} bytes`);
 
     let model: SubscriptionModel;
+    let checked: ReturnType<typeof validateSubscriptionCreate>;
     if (requestFormat === 'json') {
       const parsed = parseFhirJson(body, this.maxSubscriptionBytes);
       if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription JSON: ${parsed.detail}`);
+      checked = validateSubscriptionCreate(parsed.value, 'json', undefined, this.now());
       model = subscriptionFromJson(parsed.value);
     } else {
       const parsed = parseFhirXml(body, this.maxSubscriptionBytes);
       if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription XML: ${parsed.detail}`);
+      checked = validateSubscriptionCreate(parsed.root, 'xml', undefined, this.now());
       model = subscriptionFromXml(parsed.root);
     }
-    const checked = this.checkSubscription(model);
-    if (checked instanceof Reply) return checked;
-    const { criteria, ownerOds, mailboxId, endAt } = checked;
+    // The gateway's Subscription rules; the registry-bound ones (registered ODS codes and mailboxes) need a registry.
+    if (!checked.ok) return fromRejection(checked.rejection);
+    const invalidNumber = this.invalidNhsNumber(checked.nhsNumbers);
+    if (invalidNumber) return invalidNumber;
+    const { criteria, endAt } = checked;
+    const { contactOds: ownerOds, mailboxId } = checked.subscription;
 
     const verdict = subscribeVerdict(this.lifecycle, criteria.eventCodes);
     if (verdict.errors.length > 0) return new Reply(SPINE_CODES[verdict.errors[0]!.code].status, verdict.errors);
@@ -272,40 +281,18 @@ export class NemsCore {
     return this.render(scope, new Reply(201, verdict.warnings, headers));
   }
 
-  /** EMS-Subscription-1 rules (§1.4) the core needs to be true before it stores anything. */
-  private checkSubscription(model: SubscriptionModel): { criteria: ParsedCriteria; ownerOds: string; mailboxId: string; endAt?: number } | Reply {
-    if (model.resourceType !== 'Subscription') return fail('INVALID_RESOURCE', 'Body is not a FHIR Subscription resource');
-    if (model.hasId) return fail('MSG_RESOURCE_ID_FAIL', 'Subscription.id must not be supplied on create');
-    if (model.hasMetaVersionId) return fail('INVALID_RESOURCE', 'Subscription.meta.versionId must not be supplied on create');
-    if (model.hasMetaLastUpdated) return fail('INVALID_RESOURCE', 'Subscription.meta.lastUpdated must not be supplied on create');
-    if (model.status !== 'requested') return fail('INVALID_RESOURCE', 'Subscription.status must be requested');
-    const contact = model.contacts[0];
-    if (!contact) return fail('INVALID_RESOURCE', 'Subscription.contact is required');
-    if (contact.system !== 'url' || contact.use !== 'work') return fail('INVALID_RESOURCE', 'Subscription.contact[0] must have system url and use work');
-    const ownerOds = contact.value?.startsWith(ODS_ORGANIZATION_URL_PREFIX) ? contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length) : undefined;
-    if (!ownerOds || !ODS_CODE.test(ownerOds)) return fail('INVALID_RESOURCE', 'Subscription.contact[0].value must be an ODS directory Organization URL');
-    if (!model.reason) return fail('INVALID_RESOURCE', 'Subscription.reason is required');
-    if (!model.criteria) return fail('INVALID_RESOURCE', 'Subscription.criteria is required');
-    const parsed = parseCriteria(model.criteria);
-    if (!parsed.ok) return fail('INVALID_RESOURCE', `${parsed.element} ${parsed.problem}`);
-    if (parsed.criteria.nhsNumber !== undefined && nhsNumberProblem(parsed.criteria.nhsNumber, this.options.rejectRepeatedDigitNhsNumbers ?? true)) {
-      return fail('INVALID_NHS_NUMBER', 'Subscription.criteria (Patient.identifier) is not a valid NHS number');
+  /** Modulus 11 for every NHS number a request carries: the core has no PDS to trace them (the gateway does). */
+  private invalidNhsNumber(refs: readonly NhsNumberRef[]): Reply | undefined {
+    for (const ref of refs) {
+      if (nhsNumberProblem(ref.value, this.options.rejectRepeatedDigitNhsNumbers ?? true)) {
+        return fail('INVALID_NHS_NUMBER', `${ref.element} is not a valid NHS number`);
+      }
     }
-    if (model.channel?.type !== 'message') return fail('INVALID_RESOURCE', 'Subscription.channel.type must be message');
-    const mailboxId = model.channel.endpoint;
-    if (!mailboxId || !MAILBOX_ID_PATTERN.test(mailboxId)) return fail('INVALID_RESOURCE', 'Subscription.channel.endpoint must be a MESH mailbox id');
-    let endAt: number | undefined;
-    if (model.end !== undefined) {
-      // fhir.datetime-format, with the gateway's own validator.
-      endAt = parseFhirInstant(model.end);
-      if (endAt === undefined) return fail('INVALID_RESOURCE', `Subscription.end must be ${describeFhirTemporal('instant')}`);
-      if (endAt <= this.now()) return fail('INVALID_RESOURCE', 'Subscription.end is in the past');
-    }
-    return { criteria: parsed.criteria, ownerOds, mailboxId, ...(endAt !== undefined ? { endAt } : {}) };
+    return undefined;
   }
 
   private read(fromAsid: string, id: string, scope: RequestScope): CoreResponse | Reply {
-    const sub = LOGICAL_ID.test(id) ? this.store.findSubscription(id, fromAsid) : undefined;
+    const sub = ISSUED_SUBSCRIPTION_ID_PATTERN.test(id) ? this.store.findSubscription(id, fromAsid) : undefined;
     // Another organisation's subscription is indistinguishable from an unknown one.
     if (!sub) return fail('NO_RECORD_FOUND', 'No subscription with this id');
     const body = Buffer.from(scope.format === 'json' ? sub.resourceJson : sub.resourceXml, 'utf8');
@@ -322,7 +309,7 @@ export class NemsCore {
   }
 
   private remove(fromAsid: string, id: string): CoreResponse | Reply {
-    const deleted = LOGICAL_ID.test(id) && this.store.deleteSubscription(id, fromAsid, this.now());
+    const deleted = ISSUED_SUBSCRIPTION_ID_PATTERN.test(id) && this.store.deleteSubscription(id, fromAsid, this.now());
     if (!deleted) return fail('NO_RECORD_FOUND', 'No subscription with this id');
     this.options.logger?.info({ subscriptionId: id, fromAsid }, 'subscription deleted');
     return { status: 200, headers: {} };
@@ -337,19 +324,13 @@ export class NemsCore {
    */
   async publishAsSpine(body: Buffer): Promise<CoreResponse> {
     const scope: RequestScope = { requestId: randomUUID(), format: 'xml', contentType: outcomeContentType('xml'), headers: new Map() };
-    const result = this.publish(SPINE_PUBLISHER_ASID, undefined, body, scope, true);
+    const result = this.publish(SPINE_PUBLISHER_ASID, undefined, body, scope);
     return result instanceof Reply ? this.render(scope, result) : result;
   }
 
-  private publish(fromAsid: string, interactionId: string | undefined, body: Buffer | undefined, scope: RequestScope, asSpine: boolean): CoreResponse | Reply {
-    let publishType: NemsEventType | undefined;
-    if (!asSpine) {
-      const m = interactionId ? PUBLISH_INTERACTION.exec(interactionId) : null;
-      // The current form names the publish interaction code; the pre-2020 form named the event code (§2.1, §9.22).
-      publishType = m ? (eventTypeByPublishCode(m[1]!) ?? eventTypeByCode(m[1]!)) : undefined;
-      if (!publishType || publishType.publishedBySpine) {
-        return fail('MISSING_OR_INVALID_HEADER', 'InteractionID header does not name a publishable NEMS event');
-      }
+  /** `publishType`: the event the InteractionID names; undefined when Spine itself publishes (publishAsSpine). */
+  private publish(fromAsid: string, publishType: NemsEventType | undefined, body: Buffer | undefined, scope: RequestScope): CoreResponse | Reply {
+    if (publishType) {
       const contentType = single(scope.headers, 'content-type');
       if (contentType !== undefined && !matchFhirMimeType(contentType, 'fhir-xml')) {
         return fail('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be a FHIR XML media type: events are published as XML only');
@@ -363,11 +344,8 @@ export class NemsCore {
     if (publishType) {
       const validated = validateEventMessage(parsed.root, publishType);
       if (!validated.ok) return fromRejection(validated.rejection);
-      for (const ref of validated.nhsNumbers) {
-        if (nhsNumberProblem(ref.value, this.options.rejectRepeatedDigitNhsNumbers ?? true)) {
-          return fail('INVALID_NHS_NUMBER', `${ref.element} is not a valid NHS number`);
-        }
-      }
+      const invalidNumber = this.invalidNhsNumber(validated.nhsNumbers);
+      if (invalidNumber) return invalidNumber;
     }
     const doc = eventFromXml(parsed.root);
     if (!doc.ok) return fail('INVALID_RESOURCE', `${doc.element} ${doc.problem}`);
@@ -562,8 +540,7 @@ function scopeFor(request: Pick<CoreRequest, 'url' | 'headers'>): { scope: Reque
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
-  const requestIdHeader = single(headers, 'x-request-id');
-  const requestId = requestIdHeader && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : randomUUID();
+  const requestId = pickRequestId(single(headers, 'x-request-id'));
   const media = responseMediaOf(headers, query);
   return { scope: { requestId, format: media.format, contentType: media.contentType, headers }, path };
 }

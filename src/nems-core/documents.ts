@@ -1,11 +1,7 @@
 // The two NEMS documents the core reads (EMS-Subscription-1 in XML or JSON, an event message Bundle in XML) reduced
 // to the fields it acts on, and the stored Subscription rendered back as FHIR STU3 XML and JSON (spec §1.4, §2.3).
-import {
-  MESSAGE_EVENT_TYPE_URL,
-  NHS_NUMBER_SYSTEM,
-  ODS_ORGANIZATION_SYSTEM,
-  ROUTING_DEMOGRAPHICS_URL,
-} from '../fhir/events.js';
+import { MESSAGE_EVENT_TYPE_URL, ROUTING_DEMOGRAPHICS_URL } from '../nems/events.js';
+import { NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../nems/identifiers.js';
 import { escapeXmlAttribute } from '../fhir/operation-outcome.js';
 import {
   childValue,

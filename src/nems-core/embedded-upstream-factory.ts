@@ -44,6 +44,7 @@ export async function createEmbeddedUpstream(config: Config, logger: Logger, loc
     maxPublishBytes: config.nems.publishMaxBytes,
     maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
     rejectRepeatedDigitNhsNumbers: config.nems.rejectRepeatedDigitNhsNumbers,
+    acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
     logger: logger.child({ component: 'nems-core' }),
   });

@@ -7,10 +7,13 @@ import { readCommandArgs, usageError, type CommandSpec, type OptionSpecs } from 
 import { configPathFromEnv, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { LocalPdsStore } from '../pds/local-store.js';
+import { readBody } from '../edge/read-body.js';
+import { isPayloadTooLarge } from '../pipeline/types.js';
 import { createNemsCore, type CoreResponse, type NemsCore } from './core.js';
 import { patientDirectoryFromLocalPds } from './embedded-upstream-factory.js';
+import { isMailboxId } from '../nems/identifiers.js';
 import { meshDeliveryHook } from './mesh-outbox.js';
-import { listMailbox, MAILBOX_ID_PATTERN, tailMailbox, type MailboxMessage } from './outbox.js';
+import { listMailbox, tailMailbox, type MailboxMessage } from './outbox.js';
 
 export interface CoreServerOptions {
   readonly core: NemsCore;
@@ -72,44 +75,16 @@ export async function startCoreServer(options: CoreServerOptions): Promise<Runni
 async function serve(core: NemsCore, maxBodyBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const request = { url: req.url ?? '/', headers: req.headers };
   try {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > maxBodyBytes) {
-      return send(res, core.errorResponse('PAYLOAD_TOO_LARGE', `The request body exceeds ${maxBodyBytes} bytes`, request), true);
-    }
     const body = await readBody(req, maxBodyBytes);
-    if (body === 'too-large') {
-      return send(res, core.errorResponse('PAYLOAD_TOO_LARGE', `The request body exceeds ${maxBodyBytes} bytes`, request), true);
-    }
     const response = await core.handle({ method: req.method ?? 'GET', ...request, ...(body.length > 0 ? { body } : {}) });
     send(res, response, false);
-  } catch {
+  } catch (err) {
+    if (isPayloadTooLarge(err)) {
+      return send(res, core.errorResponse('PAYLOAD_TOO_LARGE', `The request body exceeds ${maxBodyBytes} bytes`, request), true);
+    }
     // The client went away or sent a broken body: nothing sensible can be answered.
     res.destroy();
   }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > limit) {
-        done = true;
-        req.pause();
-        resolveBody('too-large');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => {
-      if (!done) resolveBody(Buffer.concat(chunks, size));
-    });
-    req.once('error', reject);
-    req.once('aborted', () => reject(new Error('aborted')));
-  });
 }
 
 function send(res: ServerResponse, response: CoreResponse, closeConnection: boolean): void {
@@ -195,7 +170,14 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
     dataDir,
     baseUrl: explicitBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${pathPrefix}`,
     pathPrefix,
-    ...(config ? { lifecycle: config.core.lifecycle, maxPublishBytes: config.nems.publishMaxBytes, maxSubscriptionBytes: config.nems.subscriptionMaxBytes } : {}),
+    ...(config
+      ? {
+          lifecycle: config.core.lifecycle,
+          maxPublishBytes: config.nems.publishMaxBytes,
+          maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
+          acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
+        }
+      : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
   });
   try {
@@ -260,7 +242,7 @@ export async function runMailboxCommand(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const options = args.values;
   const mailboxId = args.positionals[0]!;
-  if (!MAILBOX_ID_PATTERN.test(mailboxId)) return usageError(MAILBOX_COMMAND, `'${mailboxId}' is not a mailbox id`);
+  if (!isMailboxId(mailboxId)) return usageError(MAILBOX_COMMAND, `'${mailboxId}' is not a mailbox id`);
   let dataDir: string | undefined;
   try {
     dataDir = dataDirFrom(options['data-dir'], options['data-dir'] === undefined ? tryLoadConfig(options.config) : undefined);

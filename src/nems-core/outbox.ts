@@ -3,9 +3,8 @@
 // renamed; the metadata is renamed last, so a reader that waits for it never sees a partial message.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMailboxId } from '../nems/identifiers.js';
 
-/** MESH mailbox ids are opaque (§8) but become a folder name here, so only a safe alphabet is accepted. */
-export const MAILBOX_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const MESSAGE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 const CTL_SUFFIX = '.ctl.json';
 
@@ -31,7 +30,7 @@ export interface MailboxMessage {
 }
 
 export function mailboxDir(dataDir: string, mailboxId: string): string {
-  if (!MAILBOX_ID_PATTERN.test(mailboxId)) throw new Error('invalid MESH mailbox id');
+  if (!isMailboxId(mailboxId)) throw new Error('invalid MESH mailbox id');
   return join(dataDir, 'mesh', mailboxId);
 }
 

@@ -2,16 +2,17 @@
 // label can ever carry an NHS number, a JWT, an unregistered FQDN or any other value a client controls.
 import { isSpineCode, type SpineCode } from '../fhir/errors.js';
 import type { PdsResult } from '../pds/types.js';
-import type { StageName } from '../pipeline/types.js';
-import type { NemsOperation } from '../pipeline/routes.js';
+import { STAGE_NAMES } from '../pipeline/types.js';
+import { isAsid } from '../nems/identifiers.js';
+import { NEMS_OPERATIONS } from '../nems/operations.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
-import type { EndpointLookup } from '../identity/types.js';
+import { IDENTITY_REJECTION_REASONS } from '../identity/types.js';
 
 /** What any label value outside its allow-list becomes. */
 export const OTHER = 'other';
 export type Other = typeof OTHER;
 
-export const ROUTE_LABELS = ['create', 'read', 'delete', 'publish', 'unmatched'] as const;
+export const ROUTE_LABELS = [...NEMS_OPERATIONS, 'unmatched'] as const;
 export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 export const OUTCOME_LABELS = ['forwarded', 'rejected', 'upstream_error'] as const;
@@ -21,12 +22,10 @@ export const STATUS_CLASS_LABELS = ['2xx', '3xx', '4xx', '5xx'] as const;
 export type StatusClassLabel = (typeof STATUS_CLASS_LABELS)[number];
 
 /** Pipeline stages plus 'edge', for rejections the edge makes before or after the pipeline (404 path, 502/504). */
-export const STAGE_LABELS = [
-  'route', 'rate-limit', 'headers', 'jwt', 'mime', 'read-body', 'body', 'nhs-numbers', 'edge',
-] as const satisfies readonly (StageName | 'edge')[];
+export const STAGE_LABELS = [...STAGE_NAMES, 'edge'] as const;
 export type StageLabel = (typeof STAGE_LABELS)[number];
 
-export const OPERATION_LABELS = ['create', 'read', 'delete', 'publish'] as const satisfies readonly NemsOperation[];
+export const OPERATION_LABELS = NEMS_OPERATIONS;
 
 export const UPSTREAM_ERROR_LABELS = ['unreachable', 'timeout', 'aborted'] as const satisfies readonly UpstreamFailureKind[];
 
@@ -40,9 +39,7 @@ export const TLS_FAILURE_REASONS = [
 ] as const;
 export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
 
-export const IDENTITY_REJECTION_LABELS = [
-  'unregistered-fqdn', 'cn-mismatch', 'fingerprint-mismatch', 'no-identity',
-] as const satisfies readonly Extract<EndpointLookup, { ok: false }>['reason'][];
+export const IDENTITY_REJECTION_LABELS = IDENTITY_REJECTION_REASONS;
 export type IdentityRejectionReason = (typeof IDENTITY_REJECTION_LABELS)[number];
 
 /** Components that can be reloaded at run time (SIGHUP or file change). */
@@ -65,7 +62,6 @@ export const OCSP_CACHE_LABELS = ['hit', 'miss'] as const;
 /** Fixed certificate labels; upstream client certificates add `upstream_client:default|<registered ASID>`. */
 export const FIXED_CERTIFICATE_LABELS = ['server', 'ca', 'crl_next_update'] as const;
 export type FixedCertificateLabel = (typeof FIXED_CERTIFICATE_LABELS)[number];
-const ASID_PATTERN = /^\d{12}$/;
 
 /** Returns `value` when it is in `allowed`, else 'other'. */
 export function allowListed<T extends string>(allowed: readonly T[], value: unknown): T | Other {
@@ -84,5 +80,5 @@ export function statusClassLabel(status: number): StatusClassLabel | Other {
 
 /** `upstream_client:<asid>` when the ASID is a 12-digit ASID the caller says is registered. */
 export function upstreamClientCertificateLabel(asid: string): string | undefined {
-  return ASID_PATTERN.test(asid) ? `upstream_client:${asid}` : undefined;
+  return isAsid(asid) ? `upstream_client:${asid}` : undefined;
 }

@@ -2,7 +2,7 @@
 // picks a label value: every label is mapped through an allow-list in labels.ts ('other' when not listed).
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { PdsObserver, PdsResult } from '../pds/types.js';
-import type { NemsOperation } from '../pipeline/routes.js';
+import type { NemsOperation } from '../nems/operations.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
 import {
   CRL_FETCH_LABELS, FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OCSP_CACHE_LABELS, OCSP_STATUS_LABELS,

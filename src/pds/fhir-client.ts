@@ -20,6 +20,8 @@ import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type { Agent, request as undiciRequest } from 'undici';
 import type { PdsConfig } from '../config/schema.js';
+import { isCanonicalOdsCode, REQUEST_ID_PATTERN } from '../nems/identifiers.js';
+import { NHS_NUMBER_PATTERN } from '../nems/nhs-number.js';
 import { PdsUnavailableError, type PdsDemographics, type PdsLookup, type PdsName, type PdsOutcome } from './types.js';
 
 export type PdsFhirConfig = NonNullable<PdsConfig['fhir']>;
@@ -39,9 +41,6 @@ export interface PdsFhirClientOptions {
 
 export const DEFAULT_PDS_MAX_BODY_BYTES = 1024 * 1024;
 const CONFIDENTIALITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
-const ODS_CODE = /^[A-Z0-9]{3,10}$/;
-const NHS_NUMBER = /^\d{10}$/;
-const SAFE_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_TOKEN_CHARS = 8192;
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -125,7 +124,7 @@ export class PdsFhirClient implements PdsLookup {
 
   async lookup(nhsNumber: string, requestId: string): Promise<PdsOutcome> {
     // The stage pre-checks numbers; anything else would only earn PDS's 400 INVALID_RESOURCE_ID.
-    if (!NHS_NUMBER.test(nhsNumber)) return { result: 'invalid' };
+    if (!NHS_NUMBER_PATTERN.test(nhsNumber)) return { result: 'invalid' };
     const pdsRequestId = randomUUID();
     const deadline = new Deadline(this.config.timeoutMs);
     try {
@@ -159,7 +158,7 @@ export class PdsFhirClient implements PdsLookup {
       accept: 'application/fhir+json',
       'x-request-id': pdsRequestId,
     };
-    if (SAFE_CORRELATION_ID.test(requestId)) headers['x-correlation-id'] = requestId;
+    if (REQUEST_ID_PATTERN.test(requestId)) headers['x-correlation-id'] = requestId;
     if (this.config.endUserOrganisationOds) headers['nhsd-end-user-organisation-ods'] = this.config.endUserOrganisationOds;
     if (this.tokens) headers.authorization = `Bearer ${await deadline.race(this.tokens.get())}`;
 
@@ -384,7 +383,7 @@ function outcomeCodes(body: unknown): string[] {
 
 function patientOutcome(requested: string, body: unknown): PdsOutcome {
   if (!isObject(body) || body.resourceType !== 'Patient') throw new PdsUnavailableError('bad-response', 'PDS 200 body is not a Patient');
-  if (typeof body.id !== 'string' || !NHS_NUMBER.test(body.id)) throw new PdsUnavailableError('bad-response', 'PDS Patient has no 10-digit id');
+  if (typeof body.id !== 'string' || !NHS_NUMBER_PATTERN.test(body.id)) throw new PdsUnavailableError('bad-response', 'PDS Patient has no 10-digit id');
   if (body.id !== requested) return { result: 'superseded' };
 
   const level = confidentiality(body.meta);
@@ -457,7 +456,7 @@ function gpOdsCodeOf(generalPractitioner: unknown): string | undefined {
   const first = firstOf(generalPractitioner);
   const identifier = isObject(first) ? first.identifier : undefined;
   const value = isObject(identifier) ? identifier.value : undefined;
-  return typeof value === 'string' && ODS_CODE.test(value) ? value : undefined;
+  return typeof value === 'string' && isCanonicalOdsCode(value) ? value : undefined;
 }
 
 function homePostcodeOf(address: unknown): string | undefined {

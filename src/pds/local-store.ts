@@ -23,17 +23,18 @@
 import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { nhsNumberProblem } from '../fhir/nhs-number.js';
+import { isCanonicalOdsCode } from '../nems/identifiers.js';
+import { NHS_NUMBER_PATTERN, nhsNumberProblem } from '../nems/nhs-number.js';
 import { PdsUnavailableError, type PdsDemographics, type PdsLookup, type PdsOutcome } from './types.js';
 
 /** A local file bigger than this is a mistake, not a patient list; refuse it before parsing. */
 export const MAX_LOCAL_PDS_BYTES = 64 * 1024 * 1024;
 
-const odsCode = z.string().regex(/^[A-Z0-9]{3,10}$/, 'must be an upper-case ODS code (3-10 letters or digits)');
+const odsCode = z.string().refine(isCanonicalOdsCode, 'must be an upper-case ODS code (1 to 9 letters or digits)');
 const postcode = z.string().regex(/^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$/i, 'must be a UK postcode');
 const birthDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
 const name = z.strictObject({ family: z.string().min(1).max(100), given: z.array(z.string().min(1).max(100)).max(10).optional() });
-const tenDigits = z.string().regex(/^\d{10}$/, 'must be a 10-digit NHS number');
+const tenDigits = z.string().regex(NHS_NUMBER_PATTERN, 'must be a 10-digit NHS number');
 
 const entrySchema = z.discriminatedUnion('status', [
   z.strictObject({ status: z.literal('traced'), gpOdsCode: odsCode.optional(), postcode: postcode.optional(), name: name.optional(), birthDate: birthDate.optional() }),

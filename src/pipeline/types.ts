@@ -1,15 +1,23 @@
-// The stage contract: every check on the request path is a Stage that either passes or rejects with a Spine
-// code. Stages never import each other; they read what earlier stages found on the RequestContext.
+// The stage contract: every check on the request path is a Stage that either passes or reports a violation (a
+// Rejection: Spine code, diagnostics, optionally the rule it breaks). Stages never import each other; they read
+// what earlier stages found on the RequestContext. They never build a response: the request lifecycle
+// (request-lifecycle.ts) is the one place a violation becomes a rejection.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SpineCode } from '../fhir/errors.js';
 import type { FhirMimeType } from '../fhir/mime.js';
 import type { FhirFormat } from '../fhir/operation-outcome.js';
-import type { AsidRegistration, Endpoint } from '../identity/types.js';
-import type { NemsEventType } from '../fhir/events.js';
-import type { NemsOperation, Route } from './routes.js';
+import type { AsidRegistration, Endpoint, PeerFacts } from '../identity/types.js';
+import type { NemsEventType } from '../nems/events.js';
+import type { Route } from './routes.js';
+import type { NemsOperation } from '../nems/operations.js';
 
 export interface Rejection {
   readonly code: SpineCode;
+  /**
+   * The stable id of the rule the request breaks (e.g. `headers.to-asid`), once rules are named in a catalogue
+   * (issue 12); the lifecycle carries it into the decision and the audit line.
+   */
+  readonly rule?: string;
   /** Names the header, claim or element at fault; never echoes its value. */
   readonly diagnostics: string;
   /** Overrides the catalogue status (e.g. PDS unavailable → configurable 503). */
@@ -26,12 +34,18 @@ export function reject(code: SpineCode, diagnostics: string, extra?: Omit<Reject
   return { ok: false, rejection: { code, diagnostics, ...extra } };
 }
 
-export type StageName = 'route' | 'rate-limit' | 'headers' | 'jwt' | 'mime' | 'read-body' | 'body' | 'nhs-numbers';
+/** Every stage, in the order the route table runs them. */
+export const STAGE_NAMES = ['route', 'rate-limit', 'headers', 'jwt', 'mime', 'read-body', 'body', 'nhs-numbers'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
 
 export interface Stage {
   readonly name: StageName;
+  /** Synchronous stages return their result directly: the lifecycle then spends no microtask on them. */
   run(ctx: RequestContext): StageResult | Promise<StageResult>;
 }
+
+/** One instance of every stage; the route table says which run for a request, and in which order. */
+export type StageSet = Readonly<Record<StageName, Stage>>;
 
 /** Where an NHS number was found, for diagnostics and per-source policy. Never logged with its value. */
 export type NhsNumberSource =
@@ -101,8 +115,34 @@ export interface MimeDecision {
 
 /** How the pipeline reaches the transport. The edge supplies a real socket; unit tests supply a buffer. */
 export interface RequestSource {
-  /** Reads the whole body, failing (PAYLOAD_TOO_LARGE) once more than `limit` bytes arrive. */
+  /** Reads the whole body, failing with PayloadTooLargeError (code PAYLOAD_TOO_LARGE) once more than `limit` bytes arrive. */
   readBody(limit: number): Promise<Buffer>;
+}
+
+/**
+ * One request as it arrived, without a socket (Fastify's inject() idea): the edge builds it from node:https, a test
+ * or a replay from plain data. It is also the body source, so the edge allocates nothing more per request.
+ */
+export interface InboundRequest extends RequestSource {
+  readonly method: string;
+  /** The request target exactly as received: path and query string, never normalised. */
+  readonly target: string;
+  /** Headers as Node presents them (names lower-cased, repeats joined or first kept). */
+  readonly headers: IncomingHttpHeaders;
+  /** Raw name/value pairs as received, for duplicate detection and forwarding. */
+  readonly rawHeaders: readonly string[];
+  readonly peer: PeerFacts;
+  /** The request id every answer and the upstream request carry (X-Request-ID; see pickRequestId). */
+  readonly requestId: string;
+}
+
+/** What a RequestSource rejects with when the body is over the limit it was given. */
+export class PayloadTooLargeError extends Error {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+}
+
+export function isPayloadTooLarge(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'PAYLOAD_TOO_LARGE';
 }
 
 export interface RequestContext {

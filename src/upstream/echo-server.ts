@@ -2,6 +2,10 @@
 // the benchmark's direct baseline and tests that need to see exactly what the gateway forwarded.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../edge/read-body.js';
+
+/** Larger than any body the gateway forwards (publish: 3 MB by default); a loopback test tool needs no tighter cap. */
+const ECHO_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface EchoServer {
   readonly server: Server;
@@ -12,10 +16,7 @@ export interface EchoServer {
 /** Body: the request body when there is one, else a JSON summary of method, url and headers. */
 export async function startEchoServer(host = '127.0.0.1', port = 0): Promise<EchoServer> {
   const server = createServer((req: IncomingMessage, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
+    readBody(req, ECHO_MAX_BODY_BYTES).then((body) => {
       const reply = body.length
         ? body
         : Buffer.from(JSON.stringify({ method: req.method, url: req.url, headers: req.headers }));
@@ -25,7 +26,7 @@ export async function startEchoServer(host = '127.0.0.1', port = 0): Promise<Ech
         'x-echo-method': req.method ?? '',
       });
       res.end(reply);
-    });
+    }, () => res.destroy());
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(port, host, resolve));

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { mintSpineJwt } from '../../src/cli/jwt.js';
 import { issuerAndSerial, parseCrls } from '../../src/edge/pki.js';
-import { SUBSCRIPTION_INTERACTIONS } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS } from '../../src/nems/interactions.js';
 import { send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type ClientName, type CountingUpstream } from '../helpers/e2e.js';
 import { NEMS_TO_ASID, nemsHeaders } from '../helpers/nems-requests.js';
 import { explicitCriteria, EXPLICIT_SUBSCRIPTION, subscriptionXml } from '../helpers/bodies.js';

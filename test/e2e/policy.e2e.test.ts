@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { buildPolicyCases } from '../pipeline/policy-cases.js';
-import { policyBody } from '../helpers/ops-policy.js';
+import { policyBody } from '../helpers/policy-bodies.js';
 import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 
 let pki: Pki;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
 import { collectEventNhsNumbers, validateEventMessage, type EventMessageResult } from '../../src/fhir/event-message.js';
-import { eventTypeByCode, eventTypeByPublishCode, type NemsEventType } from '../../src/fhir/events.js';
-import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
+import { eventTypeByCode, eventTypeByPublishCode, type NemsEventType } from '../../src/nems/events.js';
+import { nhsNumberProblem } from '../../src/nems/nhs-number.js';
 import { parseFhirXml, type XmlElement } from '../../src/fhir/xml.js';
 import { VACCINATION_PUBLISH_XML, vaccinationPublishXml } from '../helpers/bodies.js';
 import { INVALID_NEMS_EXAMPLES, nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';

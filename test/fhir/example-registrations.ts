@@ -1,6 +1,6 @@
 // The example registry's subscriber ASIDs (from test/helpers/endpoints.ts), with mailboxes that list all ten
 // workflow IDs so the mailbox workflow check is exercised rather than skipped.
-import { ALL_WORKFLOW_IDS } from '../../src/fhir/events.js';
+import { ALL_WORKFLOW_IDS } from '../../src/nems/events.js';
 import type { AsidRegistration, MeshMailbox } from '../../src/identity/types.js';
 import { CHILD_HEALTH_REGISTRATION, GP_SYSTEM_REGISTRATION } from '../helpers/endpoints.js';
 

@@ -1,8 +1,8 @@
 // The two example endpoints of the registry (a GP system that subscribes, a child health system that also
 // publishes), as identity objects, for every test that needs a resolved client certificate.
-import { PUBLISHABLE_EVENT_TYPES } from '../../src/fhir/events.js';
+import { PUBLISHABLE_EVENT_TYPES } from '../../src/nems/events.js';
 import type { AsidRegistration, Endpoint } from '../../src/identity/types.js';
-import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/nems/interactions.js';
 
 /** NEMS INT ASID (spec digest §1.3); the config default for `nems.toAsid`. */
 export const NEMS_TO_ASID = '200000000306';

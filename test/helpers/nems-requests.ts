@@ -1,6 +1,6 @@
 // Correct NEMS request headers for the two example endpoints, for end-to-end tests, the demo and the benchmark.
 import { mintSpineJwt } from '../../src/cli/jwt.js';
-import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/nems/interactions.js';
 
 export const EXAMPLE = {
   'gp-system': { asid: '200000000101', ods: 'A83627', mailbox: 'A83627MB001' },

@@ -1,34 +1,8 @@
 // The issue-3 policy cases as a reusable end-to-end check (same rules as test/e2e/policy.e2e.test.ts), so other
 // deployments of the gateway (cluster mode) can be held to identical outcomes.
-import { readNemsExample } from './nems-examples.js';
-import type { PolicyBody, PolicyCase } from '../pipeline/policy-cases.js';
+import type { PolicyCase } from '../pipeline/policy-cases.js';
 import { send, spineCodeOf, type CountingUpstream, type Pki } from './e2e.js';
-import { EXPLICIT_SUBSCRIPTION, ODS_URL, subscriptionJson, subscriptionXml } from './bodies.js';
-import { CHILD_HEALTH_MAILBOX, CHILD_HEALTH_ODS } from './endpoints.js';
-
-const EVENT_FIXTURE: Record<string, string> = {
-  'vaccinations-1': 'vaccinations-1-new.xml',
-  'blood-spot-test-outcome-1': 'blood-spot-test-outcome-1-new.xml',
-  'newborn-hearing-1': 'newborn-hearing-1-new.xml',
-  // nipe-outcome-1-update.xml breaks FHIR itself (timestamp +58:00, INVALID_NEMS_EXAMPLES): the delete is valid.
-  'nipe-outcome-1': 'nipe-outcome-1-delete.xml',
-  'professional-contacts-1': 'Professional-Contacts-1-new.xml',
-};
-
-export function policyBody(c: PolicyCase, body: PolicyBody): Buffer {
-  switch (body.kind) {
-    case 'raw':
-      return Buffer.from(body.text);
-    case 'event':
-      return readNemsExample(EVENT_FIXTURE[body.eventCode] ?? 'vaccinations-1-new.xml');
-    case 'subscription': {
-      const model = c.endpoint === 'child-health'
-        ? { ...EXPLICIT_SUBSCRIPTION, contacts: [{ system: 'url', value: `${ODS_URL}${CHILD_HEALTH_ODS}`, use: 'work' }], channel: { type: 'message', endpoint: CHILD_HEALTH_MAILBOX } }
-        : EXPLICIT_SUBSCRIPTION;
-      return Buffer.from(body.format === 'json' ? subscriptionJson(model) : subscriptionXml(model));
-    }
-  }
-}
+import { policyBody } from './policy-bodies.js';
 
 export interface PolicyOutcome {
   readonly status: number;

@@ -9,9 +9,9 @@ import {
   FileEndpointRegistry, RegistryError, loadRegistryFile, normaliseFingerprint, parseRegistry, resolveEndpoint,
 } from '../../src/identity/file-registry.js';
 import type { Endpoint, PeerCertificateIdentity } from '../../src/identity/types.js';
-import { ALL_WORKFLOW_IDS } from '../../src/fhir/events.js';
+import { ALL_WORKFLOW_IDS } from '../../src/nems/events.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/nems/interactions.js';
 
 const SHIPPED = join(PROJECT_ROOT, 'config', 'endpoints.yaml');
 const FP_A = 'AB'.repeat(32);

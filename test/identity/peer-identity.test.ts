@@ -1,11 +1,13 @@
 // What the edge reads from a verified client certificate (src/edge/peer-identity.ts): subject CN, SAN dNSNames —
 // including Node's quoted SAN form (CVE-2021-44532), which must never turn one odd name into two — and the SHA-256
-// fingerprint; and the once-per-connection identity cache, invalidated by a registry reload.
+// fingerprint; the peer facts read once per connection, and the endpoint they resolve to, resolved once per
+// connection and again after a registry reload (src/identity/endpoint-resolver.ts).
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
-import { connectionIdentity, peerIdentity } from '../../src/edge/peer-identity.js';
+import { peerFacts, peerIdentity } from '../../src/edge/peer-identity.js';
+import { EndpointResolver } from '../../src/identity/endpoint-resolver.js';
 import type { Endpoint, EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from '../../src/identity/types.js';
 
 const keys = forge.pki.rsa.generateKeyPair({ bits: 1024, e: 0x10001 });
@@ -30,7 +32,13 @@ function certificate(cn: string | undefined, altNames: AltName[]): X509Certifica
 }
 
 function socketWith(x509: X509Certificate | undefined, authorized = true): TLSSocket {
-  return { authorized, getPeerX509Certificate: () => x509 } as unknown as TLSSocket;
+  return { authorized, remoteAddress: '127.0.0.1', getPeerX509Certificate: () => x509 } as unknown as TLSSocket;
+}
+
+/** What the lifecycle does for each request on a connection: the connection's peer facts, resolved to an endpoint. */
+function connectionIdentity(socket: TLSSocket, resolver: EndpointResolver) {
+  const peer = peerFacts(socket);
+  return { peer: peer.certificate, lookup: resolver.resolve(peer) };
 }
 
 function identityOf(cn: string | undefined, altNames: AltName[]): PeerCertificateIdentity {
@@ -88,7 +96,7 @@ describe('peerIdentity', () => {
   });
 });
 
-describe('connectionIdentity: resolved once per TLS connection', () => {
+describe('peer facts and endpoint: resolved once per TLS connection', () => {
   const endpoint: Endpoint = { fqdn: 'gp-system.example.nhs.uk', fingerprints: [], asids: new Map() };
 
   function countingRegistry(): EndpointRegistry & { calls: number; generation: number } {
@@ -105,24 +113,28 @@ describe('connectionIdentity: resolved once per TLS connection', () => {
 
   it('resolves the certificate once for many requests on one connection', () => {
     const registry = countingRegistry();
+    const resolver = new EndpointResolver(registry);
     const socket = socketWith(certificate('gp-system.example.nhs.uk', ['gp-system.example.nhs.uk']));
-    for (let i = 0; i < 5; i++) expect(connectionIdentity(socket, registry).lookup.ok).toBe(true);
+    for (let i = 0; i < 5; i++) expect(connectionIdentity(socket, resolver).lookup.ok).toBe(true);
     expect(registry.calls).toBe(1);
+    expect(peerFacts(socket)).toBe(peerFacts(socket));
+    expect(peerFacts(socket).remoteAddress).toBe('127.0.0.1');
   });
 
   it('resolves again after a registry reload (generation bump)', () => {
     const registry = countingRegistry();
+    const resolver = new EndpointResolver(registry);
     const socket = socketWith(certificate('gp-system.example.nhs.uk', ['gp-system.example.nhs.uk']));
-    connectionIdentity(socket, registry);
+    connectionIdentity(socket, resolver);
     registry.generation = 2;
-    connectionIdentity(socket, registry);
-    connectionIdentity(socket, registry);
+    connectionIdentity(socket, resolver);
+    connectionIdentity(socket, resolver);
     expect(registry.calls).toBe(2);
   });
 
   it('has no identity (and never asks the registry) for a socket OpenSSL did not authorise', () => {
     const registry = countingRegistry();
-    const identity = connectionIdentity(socketWith(certificate('gp-system.example.nhs.uk', ['gp-system.example.nhs.uk']), false), registry);
+    const identity = connectionIdentity(socketWith(certificate('gp-system.example.nhs.uk', ['gp-system.example.nhs.uk']), false), new EndpointResolver(registry));
     expect(identity.lookup).toEqual({ ok: false, reason: 'no-identity' });
     expect(identity.peer).toBeUndefined();
     expect(registry.calls).toBe(0);
@@ -132,7 +144,8 @@ describe('connectionIdentity: resolved once per TLS connection', () => {
     const registry = countingRegistry();
     const gp = socketWith(certificate('gp-system.example.nhs.uk', ['gp-system.example.nhs.uk']));
     const other = socketWith(certificate('other.example.nhs.uk', ['other.example.nhs.uk']));
-    expect(connectionIdentity(gp, registry).lookup.ok).toBe(true);
-    expect(connectionIdentity(other, registry).lookup).toEqual({ ok: false, reason: 'unregistered-fqdn' });
+    const resolver = new EndpointResolver(registry);
+    expect(connectionIdentity(gp, resolver).lookup.ok).toBe(true);
+    expect(connectionIdentity(other, resolver).lookup).toEqual({ ok: false, reason: 'unregistered-fqdn' });
   });
 });

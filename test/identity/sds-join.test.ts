@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { joinSdsRegistry, readDevicePage, readEndpointPage, type SdsDevice, type SdsMhs } from '../../src/identity/sds-join.js';
 import { parseSdsOverlay } from '../../src/identity/sds-overlay.js';
-import { ALL_INTERACTION_IDS, SUBSCRIPTION_INTERACTIONS } from '../../src/pipeline/routes.js';
+import { ALL_INTERACTION_IDS, SUBSCRIPTION_INTERACTIONS } from '../../src/nems/interactions.js';
 
 const CREATE = SUBSCRIPTION_INTERACTIONS.create;
 const READ = SUBSCRIPTION_INTERACTIONS.read;

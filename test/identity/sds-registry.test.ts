@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { SdsFhirClient, SdsUnavailableError } from '../../src/identity/sds-client.js';
 import { SdsEndpointRegistry } from '../../src/identity/sds-registry.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { SUBSCRIPTION_INTERACTIONS } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS } from '../../src/nems/interactions.js';
 import { startSdsDouble, type SdsData, type SdsDouble } from '../doubles/sds-double.js';
 
 const API_KEY = 'sds-test-key';

@@ -59,6 +59,21 @@ describe('Subscription create', () => {
     expect(core.stats().subscriptions).toBe(0);
   });
 
+  it("applies the gateway's Subscription rules to every contact, not only the first: 422 INVALID_RESOURCE", async () => {
+    const second = '<contact><system value="url"/><value value="https://directory.spineservices.nhs.uk/STU3/Organization/A83627"/><use value="home"/></contact>';
+    const body = Buffer.from(subscriptionXml().toString('utf8').replace('</contact>', `</contact>${second}`));
+    const response = await core.handle(createRequest(GP, body));
+    expect({ status: response.status, code: firstCode(response) }).toEqual({ status: 422, code: 'INVALID_RESOURCE' });
+    expect(response.body?.toString()).toContain('Subscription.contact[1].use');
+    expect(core.stats().subscriptions).toBe(0);
+  });
+
+  it('refuses a channel.endpoint that is not a MESH mailbox id: 422 INVALID_RESOURCE', async () => {
+    const body = Buffer.from(subscriptionXml().toString('utf8').replace(`<endpoint value="${GP.mailbox}"/>`, '<endpoint value="../etc"/>'));
+    const response = await core.handle(createRequest(GP, body));
+    expect({ status: response.status, code: firstCode(response) }).toEqual({ status: 422, code: 'INVALID_RESOURCE' });
+  });
+
   it('rejects a body with a DOCTYPE: 400 INVALID_REQUEST_MESSAGE', async () => {
     const body = Buffer.from(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>${subscriptionXml().toString()}`);
     const response = await core.handle(createRequest(GP, body));
@@ -276,9 +291,25 @@ describe('publish', () => {
     }
   });
 
-  it('accepts the pre-2020 InteractionID form naming the event code (vaccinations-1.Write): 202', async () => {
-    const response = await core.handle(publishRequest(CHO, vaccinationEvent(), 'vaccinations-1'));
-    expect(response.status).toBe(202);
+  it('accepts the pre-2020 InteractionID form naming the event code (vaccinations-1.Write) when configured to: 202', async () => {
+    const legacyDir = tempDataDir();
+    const legacy = openCore(legacyDir.dir, { acceptLegacyPublishInteractionIds: true });
+    try {
+      const response = await legacy.handle(publishRequest(CHO, vaccinationEvent(), 'vaccinations-1'));
+      expect(response.status).toBe(202);
+    } finally {
+      await legacy.close();
+      legacyDir.cleanup();
+    }
+  });
+
+  it('refuses the pre-2020 InteractionID forms by default, as the gateway does: 400 MISSING_OR_INVALID_HEADER', async () => {
+    for (const interactionId of ['urn:nhs:names:services:events:vaccinations-1.Write', 'urn:nhs:names:services:events:Vaccinations.write:1']) {
+      const request = publishRequest(CHO, vaccinationEvent());
+      const response = await core.handle({ ...request, headers: { ...request.headers, InteractionID: interactionId } });
+      expect({ status: response.status, code: firstCode(response) }).toEqual({ status: 400, code: 'MISSING_OR_INVALID_HEADER' });
+    }
+    expect(core.stats().publications).toBe(0);
   });
 
   it('rejects a PDS event (published by Spine itself) through the API: 422 INVALID_RESOURCE', async () => {

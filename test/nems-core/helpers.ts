@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNemsExample } from '../helpers/nems-examples.js';
 import { createNemsCore, type CoreResponse, type NemsCore, type NemsCoreOptions } from '../../src/nems-core/core.js';
-import { SUBSCRIPTION_INTERACTIONS } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS } from '../../src/nems/interactions.js';
 
 export const BASE_URL = 'https://nems.example.test/STU3';
 

@@ -177,14 +177,16 @@ describe('cluster metrics aggregation (in-memory cluster)', () => {
 });
 
 /**
- * Transpiles the observability modules (and the error catalogue they import) to plain ES modules in a temp dir,
- * so real cluster workers can load them without a TypeScript loader.
+ * Transpiles the observability modules (and what their label sets import: the error catalogue, the NEMS operation
+ * list, the stage names, the identity reasons) to plain ES modules in a temp dir, so real cluster workers can load
+ * them without a TypeScript loader.
  */
 function transpileForWorkers(): string {
   const root = resolve(import.meta.dirname, '../..');
   const dir = mkdtempSync(join(tmpdir(), 'nems-cluster-'));
   const files = ['labels', 'tls-failure', 'cluster-metrics', 'cluster-primary', 'default-metrics', 'bound-metrics', 'metrics'].map((m) => `src/observability/${m}.ts`);
-  for (const file of ['src/fhir/errors.ts', ...files]) {
+  const imported = ['src/fhir/errors.ts', 'src/pipeline/types.ts', 'src/identity/types.ts', ...['identifiers', 'operations', 'interactions', 'events'].map((m) => `src/nems/${m}.ts`)];
+  for (const file of [...imported, ...files]) {
     const out = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
     }).outputText;

@@ -2,7 +2,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, type KeyObject } from 'jose';
-import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
+import { nhsNumberProblem } from '../../src/nems/nhs-number.js';
 
 export const PDS_PATH = '/personal-demographics/FHIR/R4';
 export const TOKEN_PATH = '/oauth2/token';

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
-import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
+import { nhsNumberProblem } from '../../src/nems/nhs-number.js';
 import { createPdsLookup, openPdsLookup } from '../../src/pds/index.js';
 import { LocalPdsStore, LocalPdsStoreError, parseLocalPds } from '../../src/pds/local-store.js';
 import { PdsUnavailableError } from '../../src/pds/types.js';

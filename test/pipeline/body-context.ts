@@ -1,13 +1,15 @@
-// Helpers for the read-body and body stage tests: a parsed Config, a plain RequestContext with a scripted body
-// source, and the wire view of a StageResult.
+// Helpers for the read-body and body stage tests: a parsed Config, a RequestContext from the one factory with a
+// scripted body source, and the wire view of a StageResult.
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
-import type { NemsEventType } from '../../src/fhir/events.js';
+import type { NemsEventType } from '../../src/nems/events.js';
 import type { FhirFormat } from '../../src/fhir/operation-outcome.js';
 import type { AsidRegistration } from '../../src/identity/types.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
+import { createRequestContext } from '../../src/pipeline/context.js';
 import type { NhsNumberRef, RequestContext, RequestSource, StageResult } from '../../src/pipeline/types.js';
 import { GP_SYSTEM_ENDPOINT } from '../helpers/endpoints.js';
+import { inboundRequest } from '../helpers/inject.js';
 
 export const RECEIVED_AT = Date.parse('2025-06-01T12:00:00Z');
 
@@ -52,30 +54,27 @@ export interface BodyContextOptions {
   nhsNumbers?: NhsNumberRef[];
 }
 
+/** The context the body stages see once the head stages routed the request (and, as options say, found more). */
 export function bodyContext(operation: NemsOperation, opts: BodyContextOptions = {}): RequestContext {
-  return {
-    requestId: 'req-body-1',
+  const inbound = inboundRequest({
     method: operation === 'read' ? 'GET' : operation === 'delete' ? 'DELETE' : 'POST',
-    path: operation === 'publish' ? '/STU3/Events/1/$process-message' : '/STU3/Subscription',
-    query: new URLSearchParams(),
-    headers: opts.contentLength !== undefined ? { 'content-length': opts.contentLength } : {},
-    rawHeaders: [],
-    endpoint: GP_SYSTEM_ENDPOINT,
-    source: opts.source ?? new ScriptedSource(opts.body ?? Buffer.alloc(0)),
-    receivedAt: RECEIVED_AT,
-    operation,
-    ...(opts.body !== undefined ? { body: opts.body } : {}),
-    ...(opts.asidRegistration ? { asidRegistration: opts.asidRegistration } : {}),
-    ...(opts.publishEventType ? { publishEventType: opts.publishEventType } : {}),
-    mime: {
-      forwardAccept: 'application/fhir+xml',
-      responseFormat: 'xml',
-      ...(opts.requestFormat ? { requestFormat: opts.requestFormat } : {}),
-    },
-    nhsNumbers: opts.nhsNumbers ?? [],
-    forwardHeaders: {},
-    audit: {},
+    target: operation === 'publish' ? '/STU3/Events/1/$process-message' : '/STU3/Subscription',
+    headers: opts.contentLength !== undefined ? [['Content-Length', opts.contentLength]] : [],
+    requestId: 'req-body-1',
+  });
+  const source = opts.source ?? new ScriptedSource(opts.body ?? Buffer.alloc(0));
+  const ctx = createRequestContext({ ...inbound, readBody: (limit) => source.readBody(limit) }, GP_SYSTEM_ENDPOINT, RECEIVED_AT);
+  ctx.operation = operation;
+  if (opts.body !== undefined) ctx.body = opts.body;
+  if (opts.asidRegistration) ctx.asidRegistration = opts.asidRegistration;
+  if (opts.publishEventType) ctx.publishEventType = opts.publishEventType;
+  ctx.mime = {
+    forwardAccept: 'application/fhir+xml',
+    responseFormat: 'xml',
+    ...(opts.requestFormat ? { requestFormat: opts.requestFormat } : {}),
   };
+  ctx.nhsNumbers.push(...(opts.nhsNumbers ?? []));
+  return ctx;
 }
 
 /** What a rejection would put on the wire: HTTP status, Spine code and diagnostics. */

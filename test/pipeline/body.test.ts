@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventTypeByCode, eventTypeByPublishCode } from '../../src/fhir/events.js';
+import { eventTypeByCode, eventTypeByPublishCode } from '../../src/nems/events.js';
 import { createBodyStage } from '../../src/pipeline/stages/body.js';
 import { createReadBodyStage } from '../../src/pipeline/stages/read-body.js';
 import type { ParsedEventMessage, ParsedSubscription } from '../../src/pipeline/types.js';

@@ -2,16 +2,16 @@
 import { describe, expect, it } from 'vitest';
 import { mintSpineJwt } from '../../src/cli/jwt.js';
 import type { AsidRegistration, Endpoint } from '../../src/identity/types.js';
-import { createHeadersStage } from '../../src/pipeline/stages/headers.js';
-import { createRouteStage } from '../../src/pipeline/stages/route.js';
-import { CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, CHILD_HEALTH_REGISTRATION } from '../helpers/endpoints.js';
+import { CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, CHILD_HEALTH_REGISTRATION, GP_SYSTEM_ENDPOINT } from '../helpers/endpoints.js';
+import { inject, peerOf, policyConfig, summary, testLifecycle, type InjectRequest } from '../helpers/inject.js';
+import { policyRequest } from '../helpers/policy-bodies.js';
 import type { PolicyCase } from './policy-cases.js';
-import { contextFor, policyConfig, runStages } from './policy-runner.js';
 
 const token = mintSpineJwt({ asid: CHILD_HEALTH_ASID, ods: CHILD_HEALTH_ODS, scope: 'patient/Bundle.write', now: 0 });
 
-function publishCase(interactionId: string): PolicyCase {
-  return {
+/** A publish from the child health system; the body is the example message of the event the InteractionID names. */
+function publishCase(interactionId: string, eventCode = 'vaccinations-1'): InjectRequest {
+  const c: PolicyCase = {
     name: 'headers unit',
     endpoint: 'child-health',
     method: 'POST',
@@ -22,20 +22,22 @@ function publishCase(interactionId: string): PolicyCase {
       ['InteractionID', interactionId],
       ['Authorization', `Bearer ${token}`],
     ],
+    body: { kind: 'event', eventCode },
     expect: 'pass',
   };
+  return policyRequest(c);
 }
 
-async function headers(c: PolicyCase, nems: Record<string, unknown> = {}, endpoint?: Endpoint) {
-  const config = policyConfig(nems);
-  const ctx = { ...contextFor(c, 0), ...(endpoint ? { endpoint } : {}) };
-  const outcome = await runStages([createRouteStage(config), createHeadersStage(config)], ctx);
-  return { ctx, result: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}` };
+/** Through the real lifecycle (every stage; the PDS double traces every number), optionally with another registry entry. */
+async function headers(request: InjectRequest, nems: Record<string, unknown> = {}, endpoint?: Endpoint) {
+  const lifecycle = testLifecycle(policyConfig(nems), { now: () => 0, ...(endpoint ? { endpoints: [endpoint, GP_SYSTEM_ENDPOINT] } : {}) });
+  const decision = await inject(lifecycle, endpoint ? { ...request, endpoint: peerOf(endpoint) } : request);
+  return { ctx: decision.ctx!, result: summary(decision) };
 }
 
 describe('headers stage', () => {
   it('records fromASID, its registration, the InteractionID and the publish event type', async () => {
-    const { ctx, result } = await headers(publishCase('urn:nhs:names:services:events:Professionalcontacts.Write'));
+    const { ctx, result } = await headers(publishCase('urn:nhs:names:services:events:Professionalcontacts.Write', 'professional-contacts-1'));
     expect(result).toBe('pass');
     expect(ctx.fromAsid).toBe(CHILD_HEALTH_ASID);
     expect(ctx.asidRegistration).toBe(CHILD_HEALTH_REGISTRATION);
@@ -66,7 +68,7 @@ describe('headers stage', () => {
     const narrow: AsidRegistration = { ...CHILD_HEALTH_REGISTRATION, interactions: ['urn:nhs:names:services:events:Vaccinations.Write'] };
     const endpoint: Endpoint = { fqdn: 'child-health.example.nhs.uk', fingerprints: [], asids: new Map([[CHILD_HEALTH_ASID, narrow]]) };
     expect((await headers(publishCase('urn:nhs:names:services:events:Vaccinations.Write'), {}, endpoint)).result).toBe('pass');
-    expect((await headers(publishCase('urn:nhs:names:services:events:Nipeoutcome.Write'), {}, endpoint)).result).toBe('403 ASID_CHECK_FAILED');
+    expect((await headers(publishCase('urn:nhs:names:services:events:Nipeoutcome.Write', 'nipe-outcome-1'), {}, endpoint)).result).toBe('403 ASID_CHECK_FAILED');
   });
 
   it('follows nems.toAsid (403 ASID_CHECK_FAILED for the INT ASID when Live is configured)', async () => {

@@ -9,10 +9,13 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintSpineJwt, type MintSpineJwtOptions } from '../../src/cli/jwt.js';
 import { createJwtStage, DecodedTokenCache } from '../../src/pipeline/stages/jwt.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import { CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, EXAMPLE_IDENTITIES, FIXTURE_NHS_NUMBER, type ExampleEndpointName } from '../helpers/endpoints.js';
+import { createHeadersStage } from '../../src/pipeline/stages/headers.js';
+import { createRouteStage } from '../../src/pipeline/stages/route.js';
+import { contextFor, inject, policyConfig, summary, testLifecycle } from '../helpers/inject.js';
+import { policyRequest } from '../helpers/policy-bodies.js';
 import { decodePayload, encodeJwt, POLICY_NOW, type PolicyCase } from './policy-cases.js';
-import { contextFor, headStages, policyConfig, runStages } from './policy-runner.js';
 
 const OPS: Readonly<Record<NemsOperation, { method: string; path: string; interactionId: string; scope: string }>> = {
   create: { method: 'POST', path: '/STU3/Subscription', interactionId: 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiPost', scope: 'patient/Subscription.write' },
@@ -21,8 +24,9 @@ const OPS: Readonly<Record<NemsOperation, { method: string; path: string; intera
   publish: { method: 'POST', path: '/STU3/Events/1/$process-message', interactionId: 'urn:nhs:names:services:events:Vaccinations.Write', scope: 'patient/Bundle.write' },
 };
 
-function requestWith(token: string, op: NemsOperation = 'read', endpoint: ExampleEndpointName = 'child-health'): PolicyCase {
-  return {
+/** A request that passes every rule but the token's: create and publish carry the example bodies. */
+function requestWith(token: string, op: NemsOperation = 'read', endpoint: ExampleEndpointName = 'child-health') {
+  const c: PolicyCase = {
     name: 'jwt unit',
     endpoint,
     method: OPS[op].method,
@@ -34,8 +38,11 @@ function requestWith(token: string, op: NemsOperation = 'read', endpoint: Exampl
       ['Authorization', `Bearer ${token}`],
       ...(op === 'create' || op === 'publish' ? ([['Content-Type', 'application/fhir+xml']] as const) : []),
     ],
+    ...(op === 'create' ? { body: { kind: 'subscription', format: 'xml' } as const } : {}),
+    ...(op === 'publish' ? { body: { kind: 'event', eventCode: 'vaccinations-1' } as const } : {}),
     expect: 'pass',
   };
+  return policyRequest(c);
 }
 
 function unsigned(op: NemsOperation = 'read', extra: Partial<MintSpineJwtOptions> = {}): string {
@@ -46,10 +53,10 @@ function claimsFor(op: NemsOperation = 'read', extra: Partial<MintSpineJwtOption
   return decodePayload(unsigned(op, extra)) as JWTPayload;
 }
 
+/** One request through the real lifecycle (every stage; the PDS double traces every number). */
 async function run(config: ReturnType<typeof policyConfig>, token: string, op: NemsOperation = 'read', endpoint: ExampleEndpointName = 'child-health') {
-  const ctx = contextFor(requestWith(token, op, endpoint), POLICY_NOW);
-  const outcome = await runStages(headStages(config), ctx);
-  return { outcome, ctx, summary: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}` };
+  const decision = await inject(testLifecycle(config, { now: () => POLICY_NOW }), requestWith(token, op, endpoint));
+  return { decision, ctx: decision.ctx!, summary: summary(decision), diagnostics: decision.action === 'reject' ? decision.diagnostics : undefined };
 }
 
 let dir: string;
@@ -101,9 +108,9 @@ describe('jwt stage: signed Spine tokens (nems.jwt.signed)', () => {
   });
 
   it('rejects a token signed by another key with 400 MISSING_OR_INVALID_HEADER and never falls back to unsigned', async () => {
-    const { outcome, summary } = await run(signedConfig(), await sign(claimsFor(), otherRsaPrivate));
+    const { diagnostics, summary } = await run(signedConfig(), await sign(claimsFor(), otherRsaPrivate));
     expect(summary).toBe('400 MISSING_OR_INVALID_HEADER');
-    expect(!outcome.ok && outcome.diagnostics).toMatch(/signature/);
+    expect(diagnostics).toMatch(/signature/);
   });
 
   it('rejects a signed header with the signature stripped (400) although the route takes unsigned tokens', async () => {
@@ -183,12 +190,11 @@ describe('jwt stage: signed tokens from a JWKS URL', () => {
     jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'jwks-1', alg: 'RS256', use: 'sig' }] };
     status = 200;
     const config = policyConfig({ jwt: { signed: { enabled: true, jwksUrl: url } } });
-    const stage = headStages(config);
+    const lifecycle = testLifecycle(config, { now: () => POLICY_NOW });
     const good = await sign(claimsFor(), pair.privateKey, { alg: 'RS256', kid: 'jwks-1' });
-    expect((await runStages(stage, contextFor(requestWith(good), POLICY_NOW))).ok).toBe(true);
+    expect((await inject(lifecycle, requestWith(good))).action).toBe('forward');
     const bad = await sign(claimsFor(), otherRsaPrivate, { alg: 'RS256', kid: 'jwks-1' });
-    const outcome = await runStages(stage, contextFor(requestWith(bad), POLICY_NOW));
-    expect(outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}`).toBe('400 MISSING_OR_INVALID_HEADER');
+    expect(summary(await inject(lifecycle, requestWith(bad)))).toBe('400 MISSING_OR_INVALID_HEADER');
   });
 
   it('fails closed with 503 SERVICE_UNAVAILABLE when the JWKS cannot be fetched', async () => {
@@ -204,15 +210,15 @@ describe('jwt stage: signed tokens from a JWKS URL', () => {
 describe('jwt stage: configurable claim rules', () => {
   it('organisationClaim requesting_organisation refuses the US spelling alone (400, names requesting_organisation)', async () => {
     const config = policyConfig({ jwt: { organisationClaim: 'requesting_organisation' } });
-    const { outcome } = await run(config, unsigned('read', { organisationClaim: 'requesting_organization' }));
-    expect(!outcome.ok && outcome.diagnostics).toMatch(/requesting_organisation is missing/);
+    const { diagnostics } = await run(config, unsigned('read', { organisationClaim: 'requesting_organization' }));
+    expect(diagnostics).toMatch(/requesting_organisation is missing/);
     expect((await run(config, unsigned())).summary).toBe('pass');
   });
 
   it('organisationClaim requesting_organization refuses the British spelling alone (400)', async () => {
     const config = policyConfig({ jwt: { organisationClaim: 'requesting_organization' } });
-    const { outcome } = await run(config, unsigned());
-    expect(!outcome.ok && outcome.diagnostics).toMatch(/requesting_organization is missing/);
+    const { diagnostics } = await run(config, unsigned());
+    expect(diagnostics).toMatch(/requesting_organization is missing/);
     expect((await run(config, unsigned('read', { organisationClaim: 'requesting_organization' }))).summary).toBe('pass');
   });
 
@@ -231,8 +237,8 @@ describe('jwt stage: configurable claim rules', () => {
 
   it('audiences, when configured, must contain aud (400 naming aud)', async () => {
     const config = policyConfig({ jwt: { audiences: ['https://nems-gateway.example.nhs.uk'] } });
-    const { outcome } = await run(config, unsigned());
-    expect(!outcome.ok && outcome.diagnostics).toMatch(/claim aud/);
+    const { diagnostics } = await run(config, unsigned());
+    expect(diagnostics).toMatch(/claim aud/);
     expect((await run(config, unsigned('read', { audience: 'https://nems-gateway.example.nhs.uk' }))).summary).toBe('pass');
   });
 
@@ -248,8 +254,8 @@ describe('jwt stage: configurable claim rules', () => {
   it('maxTokenBytes caps the raw token before decoding (400)', async () => {
     const token = unsigned();
     expect(token.length).toBeGreaterThan(256);
-    const { outcome } = await run(policyConfig({ jwt: { maxTokenBytes: 256 } }), token);
-    expect(!outcome.ok && outcome.diagnostics).toMatch(/maximum size/);
+    const { diagnostics } = await run(policyConfig({ jwt: { maxTokenBytes: 256 } }), token);
+    expect(diagnostics).toMatch(/maximum size/);
   });
 
   it('rejectRepeatedDigitNhsNumbers false admits 0000000000 in requesting_patient', async () => {
@@ -277,22 +283,21 @@ describe('jwt stage: what it records', () => {
 
   it('never puts the NHS number or the token in diagnostics', async () => {
     const token = unsigned('read', { patient: '6101231234' });
-    const { outcome } = await run(policyConfig(), token);
-    expect(outcome.ok).toBe(false);
-    if (!outcome.ok) {
-      expect(outcome.code).toBe('INVALID_NHS_NUMBER');
-      expect(outcome.diagnostics).not.toContain('6101231234');
-      expect(outcome.diagnostics).not.toContain(token.split('.')[1]!.slice(0, 20));
+    const { decision } = await run(policyConfig(), token);
+    expect(decision.action).toBe('reject');
+    if (decision.action === 'reject') {
+      expect(decision.code).toBe('INVALID_NHS_NUMBER');
+      expect(decision.diagnostics).not.toContain('6101231234');
+      expect(decision.diagnostics).not.toContain(token.split('.')[1]!.slice(0, 20));
     }
   });
 
   it('answers an unsigned token synchronously (no promise on the hot path)', () => {
     const ctx = contextFor(requestWith(unsigned()), POLICY_NOW);
     const config = policyConfig();
-    const [route, headers, jwt] = headStages(config);
-    expect(route!.run(ctx)).toEqual({ ok: true });
-    expect(headers!.run(ctx)).toEqual({ ok: true });
-    expect(jwt!.run(ctx)).toEqual({ ok: true });
+    expect(createRouteStage(config).run(ctx)).toEqual({ ok: true });
+    expect(createHeadersStage(config).run(ctx)).toEqual({ ok: true });
+    expect(createJwtStage(config).run(ctx)).toEqual({ ok: true });
   });
 
   it('refuses to run before the headers stage (500 INTERNAL_SERVER_ERROR)', async () => {
@@ -303,13 +308,14 @@ describe('jwt stage: what it records', () => {
 });
 
 describe('jwt stage: decoded-token cache (nems.jwt.decodedTokenCacheSize)', () => {
-  /** One set of stage instances (so one cache) used for several requests at given times. */
+  /** One lifecycle (so one set of stages, one cache) used for several requests at given times. */
   function session(config = policyConfig()) {
-    const stages = headStages(config);
+    let clock = POLICY_NOW;
+    const lifecycle = testLifecycle(config, { now: () => clock });
     return async (token: string, at: number, op: NemsOperation = 'read') => {
-      const ctx = contextFor(requestWith(token, op), at);
-      const outcome = await runStages(stages, ctx);
-      return { ctx, summary: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code} ${outcome.diagnostics}` };
+      clock = at;
+      const decision = await inject(lifecycle, requestWith(token, op));
+      return { ctx: decision.ctx!, summary: summary(decision, true) };
     };
   }
 

@@ -1,17 +1,13 @@
 // The mime stage (spec digest §7): the MimeDecision it records, forward headers set only when changed, and
 // nems.canonicaliseMime.
 import { describe, expect, it } from 'vitest';
-import { createMimeStage } from '../../src/pipeline/stages/mime.js';
-import { createRouteStage } from '../../src/pipeline/stages/route.js';
-import type { PolicyCase } from './policy-cases.js';
-import { contextFor, policyConfig, runStages } from './policy-runner.js';
+import { inject, policyConfig, summary, testLifecycle } from '../helpers/inject.js';
 
+/** The real lifecycle with the mime stage alone after the route (the other stages pass): headers here are MIME only. */
 async function mime(method: string, path: string, headers: [string, string][], nems: Record<string, unknown> = {}, body?: string) {
-  const config = policyConfig(nems);
-  const c: PolicyCase = { name: 'mime unit', endpoint: 'gp-system', method, path, headers, expect: 'pass', ...(body ? { body: { kind: 'raw', text: body } } : {}) };
-  const ctx = contextFor(c, 0);
-  const outcome = await runStages([createRouteStage(config), createMimeStage(config)], ctx);
-  return { ctx, result: outcome.ok ? 'pass' : `${outcome.status} ${outcome.code}` };
+  const lifecycle = testLifecycle(policyConfig(nems), { only: ['mime'] });
+  const decision = await inject(lifecycle, { method, target: path, headers, ...(body ? { body: Buffer.from(body) } : {}) });
+  return { ctx: decision.ctx!, result: summary(decision) };
 }
 
 const READ = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';

@@ -1,35 +1,23 @@
-// Helpers for the nhs-numbers stage tests: a plain RequestContext, a parsed Config and a scriptable fake PDS.
-import { configSchema, type Config } from '../../src/config/schema.js';
+// Helpers for the nhs-numbers stage tests: a RequestContext from the one factory, a parsed Config and a
+// scriptable fake PDS.
+import type { Config } from '../../src/config/schema.js';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import type { NhsNumberRef, RequestContext, StageResult } from '../../src/pipeline/types.js';
 import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from '../../src/pds/types.js';
+import { contextFor, policyConfig } from '../helpers/inject.js';
 
 export function testConfig(overrides: { pds?: Record<string, unknown>; nems?: Record<string, unknown> } = {}): Config {
-  return configSchema.parse({
-    server: { tls: { cert: '/x/cert.pem', key: '/x/key.pem', ca: '/x/ca.pem' } },
-    registry: { path: '/x/registry.yaml' },
-    ...(overrides.nems ? { nems: overrides.nems } : {}),
-    ...(overrides.pds ? { pds: overrides.pds } : {}),
-  });
+  return policyConfig(overrides.nems ?? {}, overrides.pds ? { pds: overrides.pds } : {});
 }
 
+/** The context the nhs-numbers stage sees once earlier stages routed the request and found these numbers. */
 export function contextWith(operation: NemsOperation, nhsNumbers: NhsNumberRef[]): RequestContext {
-  return {
-    requestId: 'req-1',
-    method: operation === 'publish' || operation === 'create' ? 'POST' : operation === 'read' ? 'GET' : 'DELETE',
-    path: '/STU3/Subscription',
-    query: new URLSearchParams(),
-    headers: {},
-    rawHeaders: [],
-    endpoint: { fqdn: 'client.example.nhs.uk', fingerprints: [], asids: new Map() },
-    source: { readBody: () => Promise.resolve(Buffer.alloc(0)) },
-    receivedAt: 0,
-    operation,
-    nhsNumbers,
-    forwardHeaders: {},
-    audit: {},
-  };
+  const method = operation === 'publish' || operation === 'create' ? 'POST' : operation === 'read' ? 'GET' : 'DELETE';
+  const ctx = contextFor({ method, target: '/STU3/Subscription', requestId: 'req-1' }, 0, { fqdn: 'client.example.nhs.uk', fingerprints: [], asids: new Map() });
+  ctx.operation = operation;
+  ctx.nhsNumbers.push(...nhsNumbers);
+  return ctx;
 }
 
 export function ref(value: string, element = 'Bundle.entry[0].resource.MessageHeader.extension(routingDemographics)'): NhsNumberRef {

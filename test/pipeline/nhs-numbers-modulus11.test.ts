@@ -1,7 +1,7 @@
 // Modulus 11 (spec digest §6.3) checked against an independent formulation, with fast-check.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isValidNhsNumber, nhsNumberProblem } from '../../src/fhir/nhs-number.js';
+import { isValidNhsNumber, nhsNumberProblem } from '../../src/nems/nhs-number.js';
 
 /**
  * Independent formulation: weight every digit (including the check digit, weight 1) by its distance from the right

@@ -1,6 +1,6 @@
 // The nhs-numbers stage (spec digest §6, §2.2, §9.18) driven with a plain RequestContext and a fake PDS.
 import { describe, expect, it } from 'vitest';
-import { nhsNumberProblem } from '../../src/fhir/nhs-number.js';
+import { nhsNumberProblem } from '../../src/nems/nhs-number.js';
 import { createNhsNumbersStage, MAX_DISTINCT_NHS_NUMBERS } from '../../src/pipeline/stages/nhs-numbers.js';
 import { PdsUnavailableError } from '../../src/pds/types.js';
 import { contextWith, FakePds, INVALIDATED, NOT_FOUND, ref, RESTRICTED, SUPERSEDED, testConfig, TRACED, wire } from './nhs-numbers-fixtures.js';

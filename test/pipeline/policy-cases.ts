@@ -7,7 +7,8 @@
 // test/helpers/endpoints.ts. Tokens are minted at `now`, so an end-to-end run passes its own clock:
 // `buildPolicyCases(Date.now())`; the unit run uses POLICY_NOW as the request's receivedAt.
 import type { SpineCode } from '../../src/fhir/errors.js';
-import { SUBSCRIPTION_INTERACTIONS, publishInteractionId, type NemsOperation } from '../../src/pipeline/routes.js';
+import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/nems/interactions.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import { mintSpineJwt, type MintSpineJwtOptions } from '../../src/cli/jwt.js';
 import {
   CHILD_HEALTH_ASID,

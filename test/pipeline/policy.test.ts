@@ -1,9 +1,25 @@
-// The NEMS request-policy table (issue 3) run through route → headers → jwt → mime as unit tests.
-import { describe, expect, it } from 'vitest';
+// The NEMS request-policy table (issue 3) run through the real request lifecycle in-process: every stage the route
+// table names (rate limit and body stages included), the shipped local PDS data, the same bodies the end-to-end run
+// sends. test/e2e/policy.e2e.test.ts sends the same cases over mTLS.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPdsLookup, type PdsHandle } from '../../src/pds/index.js';
+import type { RequestLifecycle } from '../../src/pipeline/request-lifecycle.js';
+import { forwardedHeader, inject, policyConfig, testLifecycle } from '../helpers/inject.js';
+import { policyRequest } from '../helpers/policy-bodies.js';
 import { POLICY_CASES, POLICY_NOW } from './policy-cases.js';
-import { contextFor, forwarded, headStages, policyConfig, runStages } from './policy-runner.js';
 
-const stages = headStages(policyConfig());
+const SHIPPED_PDS = join(dirname(fileURLToPath(import.meta.url)), '../../config/pds-local.yaml');
+
+let pds: PdsHandle;
+let lifecycle: RequestLifecycle;
+beforeAll(async () => {
+  const config = policyConfig({}, { pds: { kind: 'local', local: { path: SHIPPED_PDS } } });
+  pds = await openPdsLookup(config);
+  lifecycle = testLifecycle(config, { pds: pds.lookup, now: () => POLICY_NOW });
+});
+afterAll(() => pds.lookup.close());
 
 describe('NEMS request policy table', () => {
   it('holds at least 100 cases with unique names, each naming its status and Spine code or pass', () => {
@@ -25,33 +41,37 @@ describe('NEMS request policy table', () => {
   for (const c of POLICY_CASES) {
     const label = c.expect === 'pass' ? 'passes' : `→ ${c.expect.status} ${c.expect.code}`;
     it(`${c.name} (${label})`, async () => {
-      const ctx = contextFor(c, POLICY_NOW);
-      const outcome = await runStages(stages, ctx);
+      const request = policyRequest(c);
+      const decision = await inject(lifecycle, request);
       if (c.expect === 'pass') {
-        expect(outcome, JSON.stringify(outcome)).toEqual({ ok: true });
+        expect(decision.action, decision.action === 'reject' ? `${decision.code} ${decision.diagnostics}` : '').toBe('forward');
+        if (decision.action !== 'forward') return;
+        const ctx = decision.ctx;
         expect(ctx.route).toBeDefined();
         expect(ctx.claims?.requestingSystemAsid).toBe(ctx.fromAsid);
         expect(ctx.mime?.forwardAccept).toBe(c.forward!.accept);
-        expect(forwarded(ctx, 'accept')).toBe(c.forward!.accept);
-        expect(forwarded(ctx, 'content-type')).toBe(c.forward!.contentType);
+        expect(forwardedHeader(decision, 'accept')).toBe(c.forward!.accept);
+        expect(forwardedHeader(decision, 'content-type')).toBe(c.forward!.contentType);
         if (ctx.route!.hasBody) expect(ctx.mime?.forwardContentType).toBe(c.forward!.contentType);
+        // The client's exact bytes go upstream.
+        expect((decision.body ?? Buffer.alloc(0)).equals(request.body ?? Buffer.alloc(0))).toBe(true);
         return;
       }
-      expect(outcome.ok, `expected ${c.expect.code}`).toBe(false);
-      if (outcome.ok) return;
-      expect({ status: outcome.status, code: outcome.code }, outcome.diagnostics).toEqual({
+      expect(decision.action, `expected ${c.expect.code}`).toBe('reject');
+      if (decision.action !== 'reject') return;
+      expect({ status: decision.status, code: decision.code }, decision.diagnostics).toEqual({
         status: c.expect.status,
         code: c.expect.code,
       });
-      for (const [name, value] of Object.entries(c.expect.headers ?? {})) expect(outcome.headers[name]).toBe(value);
+      for (const [name, value] of Object.entries(c.expect.headers ?? {})) expect(decision.headers[name]).toBe(value);
       // Diagnostics name the header or claim, never its value.
-      expect(outcome.diagnostics.length).toBeGreaterThan(0);
+      expect(decision.diagnostics.length).toBeGreaterThan(0);
       for (const [, value] of c.headers) {
-        if (value.length >= 8) expect(outcome.diagnostics).not.toContain(value);
-        for (const part of value.split(/[ .]/)) if (part.length >= 16) expect(outcome.diagnostics).not.toContain(part);
+        if (value.length >= 8) expect(decision.diagnostics).not.toContain(value);
+        for (const part of value.split(/[ .]/)) if (part.length >= 16) expect(decision.diagnostics).not.toContain(part);
       }
-      expect(outcome.diagnostics).not.toMatch(/\d{10}/);
-      expect(ctx.nhsNumbers).toEqual([]);
+      expect(decision.diagnostics).not.toMatch(/\d{10}/);
+      expect(decision.ctx?.nhsNumbers).toEqual([]);
     });
   }
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import type { AsidRegistration, Endpoint } from '../../src/identity/types.js';
-import type { NemsOperation } from '../../src/pipeline/routes.js';
+import type { NemsOperation } from '../../src/nems/operations.js';
 import { createRateLimitStage } from '../../src/pipeline/stages/rate-limit.js';
 import type { RequestContext, Stage, StageResult } from '../../src/pipeline/types.js';
+import { contextFor } from '../helpers/inject.js';
 
 const ASID_A = '200000000101';
 const ASID_B = '200000000102';
@@ -32,14 +33,12 @@ function config(rateLimits: { enabled: boolean; default?: { ratePerSecond: numbe
   return { ...parsed, rateLimits: { ...parsed.rateLimits, perAsid: (perAsid ?? {}) as Config['rateLimits']['perAsid'] } };
 }
 
+/** The context the rate-limit stage sees: routed to `operation`, with the (unverified) fromASID header as sent. */
 function request(operation: NemsOperation | undefined, fromAsid?: string, at: Endpoint = endpoint): RequestContext {
-  return {
-    requestId: 'req-1', method: 'GET', path: '/STU3/Subscription/abc', query: new URLSearchParams(),
-    headers: fromAsid === undefined ? {} : { fromasid: fromAsid }, rawHeaders: [], endpoint: at,
-    source: { readBody: () => Promise.resolve(Buffer.alloc(0)) }, receivedAt: 0,
-    ...(operation ? { operation } : {}),
-    nhsNumbers: [], forwardHeaders: {}, audit: {},
-  };
+  const headers: [string, string][] = fromAsid === undefined ? [] : [['fromASID', fromAsid]];
+  const ctx = contextFor({ method: 'GET', target: '/STU3/Subscription/abc', headers, requestId: 'req-1' }, 0, at);
+  if (operation) ctx.operation = operation;
+  return ctx;
 }
 
 /** Runs the stage synchronously (it never returns a promise). */

@@ -1,12 +1,10 @@
 // The route stage (spec digest §1.2, §2.1): what it records on a match, and the configurable path prefix.
 import { describe, expect, it } from 'vitest';
 import { createRouteStage } from '../../src/pipeline/stages/route.js';
-import type { PolicyCase } from './policy-cases.js';
-import { contextFor, policyConfig } from './policy-runner.js';
+import { contextFor, policyConfig } from '../helpers/inject.js';
 
 function routed(method: string, path: string, nems: Record<string, unknown> = {}) {
-  const c: PolicyCase = { name: 'route unit', endpoint: 'gp-system', method, path, headers: [], expect: 'pass' };
-  const ctx = contextFor(c, 0);
+  const ctx = contextFor({ method, target: path }, 0);
   const result = createRouteStage(policyConfig(nems)).run(ctx);
   if (result instanceof Promise) throw new Error('route stage must be synchronous');
   return { ctx, result: result.ok ? 'pass' : `${result.rejection.code}` };

@@ -16,39 +16,16 @@
 //   `nems.acceptLegacyPublishInteractionIds`; ctx.interactionId then holds the current form, which is also
 //   what the ASID registration is checked against.
 import type { Config } from '../../config/schema.js';
-import { PUBLISHABLE_EVENT_TYPES, type NemsEventType } from '../../fhir/events.js';
-import { publishInteractionId, type Route } from '../routes.js';
+import { isAsid } from '../../nems/identifiers.js';
+import { resolveInteraction } from '../../nems/interactions.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
 
 /** The Authorization scheme, compared case-sensitively (see above). */
 export const BEARER_SCHEME = 'Bearer';
 
-const ASID_PATTERN = /^\d{12}$/;
-
 /** Header names as the NEMS pages write them, for diagnostics. */
 const REQUIRED_HEADERS = ['fromASID', 'toASID', 'InteractionID', 'Authorization'] as const;
 type RequiredHeader = (typeof REQUIRED_HEADERS)[number];
-
-const PUBLISH_PREFIX = 'urn:nhs:names:services:events:';
-
-/** Current publish InteractionIDs (`…events:Vaccinations.Write`) → event type. */
-const CURRENT_PUBLISH_IDS: ReadonlyMap<string, NemsEventType> = new Map(
-  PUBLISHABLE_EVENT_TYPES.map((e) => [publishInteractionId(e.publishInteractionCode!), e]),
-);
-
-/**
- * Pre-2020 publish forms (§2.1 history): the event code (`vaccinations-1.Write`), and the spring-2019
- * `.write:1` / `.write:2` suffixes on either the event code or the publish code.
- */
-const LEGACY_PUBLISH_IDS: ReadonlyMap<string, NemsEventType> = new Map(
-  PUBLISHABLE_EVENT_TYPES.flatMap((e) => {
-    const ids: [string, NemsEventType][] = [[`${PUBLISH_PREFIX}${e.code}.Write`, e]];
-    for (const name of [e.code, e.publishInteractionCode!]) {
-      ids.push([`${PUBLISH_PREFIX}${name}.write:1`, e], [`${PUBLISH_PREFIX}${name}.write:2`, e]);
-    }
-    return ids;
-  }),
-);
 
 /**
  * The required headers in one pass over the raw name/value list (names compared case-insensitively, lower-cased
@@ -69,21 +46,6 @@ function requiredHeaderValues(rawHeaders: readonly string[]): { readonly counts:
 
 const REQUIRED_LOWER: readonly string[] = REQUIRED_HEADERS.map((h) => h.toLowerCase());
 const REQUIRED_LENGTHS: ReadonlySet<number> = new Set(REQUIRED_HEADERS.map((h) => h.length));
-
-interface ResolvedInteraction {
-  /** The current-form InteractionID. */
-  readonly interactionId: string;
-  readonly publishEventType?: NemsEventType;
-}
-
-function resolveInteraction(route: Route, sent: string, acceptLegacy: boolean): ResolvedInteraction | undefined {
-  if (route.interactionId !== undefined) return sent === route.interactionId ? { interactionId: sent } : undefined;
-  const current = CURRENT_PUBLISH_IDS.get(sent);
-  if (current) return { interactionId: sent, publishEventType: current };
-  const legacy = acceptLegacy ? LEGACY_PUBLISH_IDS.get(sent) : undefined;
-  if (legacy) return { interactionId: publishInteractionId(legacy.publishInteractionCode!), publishEventType: legacy };
-  return undefined;
-}
 
 function invalid(header: RequiredHeader, problem: string): StageResult {
   return reject('MISSING_OR_INVALID_HEADER', `The ${header} header ${problem}`);
@@ -106,8 +68,8 @@ export function createHeadersStage(config: Config): Stage {
         values[header] = found.values[index]!.trim();
       }
 
-      if (!ASID_PATTERN.test(values.fromASID)) return invalid('fromASID', 'must be a 12-digit ASID');
-      if (!ASID_PATTERN.test(values.toASID)) return invalid('toASID', 'must be a 12-digit ASID');
+      if (!isAsid(values.fromASID)) return invalid('fromASID', 'must be a 12-digit ASID');
+      if (!isAsid(values.toASID)) return invalid('toASID', 'must be a 12-digit ASID');
 
       const authorization = values.Authorization;
       const space = authorization.indexOf(' ');
@@ -116,7 +78,7 @@ export function createHeadersStage(config: Config): Stage {
       if (scheme !== BEARER_SCHEME) return invalid('Authorization', `must use the ${BEARER_SCHEME} scheme, written exactly so`);
       if (token === '' || /\s/.test(token)) return invalid('Authorization', 'must carry one bearer token');
 
-      const interaction = resolveInteraction(route, values.InteractionID, acceptLegacy);
+      const interaction = resolveInteraction(route.interactionId, values.InteractionID, acceptLegacy);
       if (!interaction) return invalid('InteractionID', 'does not name the requested NEMS operation');
 
       const registration = ctx.endpoint.asids.get(values.fromASID);
@@ -134,7 +96,7 @@ export function createHeadersStage(config: Config): Stage {
       ctx.interactionId = interaction.interactionId;
       if (interaction.publishEventType) ctx.publishEventType = interaction.publishEventType;
       ctx.audit['fromAsid'] = values.fromASID;
-      if (interaction.interactionId !== sentId) ctx.audit['legacyInteractionId'] = true;
+      if (interaction.legacy) ctx.audit['legacyInteractionId'] = true;
       return PASS;
     },
   };

@@ -1,7 +1,7 @@
 // Builds the one set of stages the route table refers to by name.
 import type { Config } from '../../config/schema.js';
 import type { PdsLookup } from '../../pds/types.js';
-import type { StageSet } from '../pipeline.js';
+import type { StageSet } from '../types.js';
 import { createBodyStage } from './body.js';
 import { createHeadersStage } from './headers.js';
 import { createJwtStage } from './jwt.js';

@@ -31,16 +31,14 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose';
 import type { Config } from '../../config/schema.js';
-import { ACCREDITED_SYSTEM, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../../fhir/events.js';
-import { nhsNumberProblem } from '../../fhir/nhs-number.js';
-import type { NemsOperation } from '../routes.js';
+import { ACCREDITED_SYSTEM, isAsid, isOdsCode, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../../nems/identifiers.js';
+import { nhsNumberProblem } from '../../nems/nhs-number.js';
+import type { NemsOperation } from '../../nems/operations.js';
 import { PASS, reject, type RequestContext, type SpineClaims, type Stage, type StageResult } from '../types.js';
 
 /** Same scheme rule as the headers stage; re-checked so this stage is safe on its own. */
 const BEARER_PREFIX = 'Bearer ';
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-const ASID_PATTERN = /^\d{12}$/;
-const ODS_PATTERN = /^[A-Za-z0-9]{1,9}$/;
 const JWKS_TIMEOUT_MS = 3_000;
 const JWKS_MAX_BYTES = 256 * 1024;
 
@@ -377,7 +375,7 @@ export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaim
 
   const requestingSystem = payload['requesting_system'] as unknown;
   const asid = identifierValue(requestingSystem, [ACCREDITED_SYSTEM]);
-  if (asid === undefined || !ASID_PATTERN.test(asid)) return invalidClaim('requesting_system', 'is not well formed');
+  if (asid === undefined || !isAsid(asid)) return invalidClaim('requesting_system', 'is not well formed');
   if (asid !== c.fromAsid) return invalidClaim('requesting_system', 'does not match the fromASID header');
 
   const organisations = presentOrganisations.map((name) => payload[name] as unknown);
@@ -386,7 +384,7 @@ export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaim
   }
   const organisationName = presentOrganisations[0]!;
   const ods = identifierValue(organisations[0], [ODS_ORGANIZATION_SYSTEM]);
-  if (ods === undefined || !ODS_PATTERN.test(ods)) return invalidClaim(organisationName, 'is not well formed');
+  if (ods === undefined || !isOdsCode(ods)) return invalidClaim(organisationName, 'is not well formed');
   if (!c.odsCodes.includes(ods)) return invalidClaim(organisationName, 'is not associated with the requesting_system ASID');
 
   let requestingUser: string | undefined;

@@ -15,7 +15,7 @@
 //
 // Diagnostics name the element (and why), never the number. The audit gets counts and the decisive result only.
 import type { Config } from '../../config/schema.js';
-import { nhsNumberProblem, type NhsNumberProblem } from '../../fhir/nhs-number.js';
+import { nhsNumberProblem, type NhsNumberProblem } from '../../nems/nhs-number.js';
 import { demographicsMismatch, type DemographicsField } from '../../pds/demographics.js';
 import { PdsUnavailableError, type PdsLookup, type PdsOutcome } from '../../pds/types.js';
 import { PASS, reject, type NhsNumberRef, type RequestContext, type Stage, type StageResult } from '../types.js';

@@ -20,7 +20,7 @@
 // - Memory: a bucket that has refilled completely behaves exactly like a new one, so such buckets are swept
 //   (at most once a second); `maxBuckets` caps the map, evicting the least recently used.
 import type { Config, RateLimitRule } from '../../config/schema.js';
-import type { NemsOperation } from '../routes.js';
+import type { NemsOperation } from '../../nems/operations.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
 
 export interface RateLimitStageOptions {

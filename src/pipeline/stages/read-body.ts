@@ -3,11 +3,7 @@
 // cap is refused before a single byte is read.
 import type { Config } from '../../config/schema.js';
 import { bodyLimitFor } from '../body-limits.js';
-import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
-
-function isPayloadTooLarge(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'PAYLOAD_TOO_LARGE';
-}
+import { isPayloadTooLarge, PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
 
 class BodyTimeout extends Error {}
 

@@ -1,5 +1,8 @@
 // NHS number format and modulus-11 check digit (spec digest §6.3, NHS Data Dictionary).
 
+/** Ten digits: the format alone, for places that must not judge the check digit (e.g. a PDS record's own id). */
+export const NHS_NUMBER_PATTERN = /^\d{10}$/;
+
 const WEIGHTS = [10, 9, 8, 7, 6, 5, 4, 3, 2] as const;
 
 export type NhsNumberProblem = 'format' | 'check-digit' | 'repeated-digit';

@@ -1,16 +1,11 @@
 // The NEMS event catalogue (spec digest §2.4): the one table of event codes, publish interaction codes,
-// MESH workflow IDs and allowed messageEventTypes. Everything else imports from here.
+// MESH workflow IDs, allowed messageEventTypes and which events a client may publish. Everything else imports
+// from here; the publish InteractionIDs built from it are in interactions.ts.
 
 export const EVENT_TYPE_SYSTEM = 'https://fhir.nhs.uk/STU3/CodeSystem/EventType-1';
 export const MESSAGE_EVENT_TYPE_SYSTEM = 'https://fhir.nhs.uk/STU3/CodeSystem/MessageEventType-1';
 export const ROUTING_DEMOGRAPHICS_URL = 'https://fhir.nhs.uk/STU3/StructureDefinition/Extension-RoutingDemographics-1';
 export const MESSAGE_EVENT_TYPE_URL = 'https://fhir.nhs.uk/STU3/StructureDefinition/Extension-MessageEventType-1';
-/** NHS number identifier system used in events, PDS and Patient resources. */
-export const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
-/** The older system that subscription criteria and the JWT requesting_patient claim use (§1.5, §9.7). */
-export const LEGACY_NHS_NUMBER_SYSTEM = 'http://fhir.nhs.net/Id/nhs-number';
-export const ODS_ORGANIZATION_SYSTEM = 'https://fhir.nhs.uk/Id/ods-organization-code';
-export const ACCREDITED_SYSTEM = 'https://fhir.nhs.uk/Id/accredited-system';
 
 export type MessageEventType = 'new' | 'update' | 'delete';
 
