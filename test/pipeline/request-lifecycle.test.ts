@@ -50,7 +50,7 @@ describe('request lifecycle: certificate → endpoint', () => {
     const lifecycle = testLifecycle(policyConfig(), { now: () => NOW });
     const decision = rejected(await inject(lifecycle, { ...read([['Accept', 'application/fhir+json']]), endpoint: {} }));
     expect(decision.identity).toBe('no-identity');
-    expect(decision.headers['content-type']).toBe('application/fhir+json'); // the one of the eight the client asked for (mime.response-type);
+    expect(decision.headers['content-type']).toBe('application/fhir+json'); // the one of the eight the client asked for (mime.response-type)
     expect(JSON.parse(decision.body)).toMatchObject({ resourceType: 'OperationOutcome', id: 'lifecycle-1' });
   });
 });
