@@ -15,6 +15,7 @@ commands:
                                 list (or follow) the messages delivered to a MESH-style mailbox
   demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
                                 run the end-to-end demo scenario against a freshly started gateway
+  --version                     print the version, source revision and Node.js version
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -32,6 +33,9 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./nems-core/http-server.js')).runMailboxCommand(rest);
     case 'demo':
       return (await import('./cli/demo.js')).runDemoCommand(rest);
+    case '--version':
+      process.stdout.write(`${(await import('./observability/build-info.js')).versionLine()}\n`);
+      return 0;
     case '-h':
     case '--help':
     case 'help':
