@@ -15,6 +15,7 @@ import type { EndpointRegistry } from '../identity/types.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Rejection, RequestContext, RequestSource, StageName } from '../pipeline/types.js';
 import { REDACT_PATHS } from '../observability/logger.js';
+import { traceContextFor } from '../observability/trace-context.js';
 import { HOP_BY_HOP_HEADERS, headersToDrop, UpstreamError, type Upstream } from '../upstream/types.js';
 import { connectionIdentity } from './peer-identity.js';
 import { loadEdgeTls } from './tls.js';
@@ -24,7 +25,7 @@ import { NOOP_OBSERVER, type EdgeObserver, type RouteLabel } from './observer.js
 export const GATEWAY_OWNED_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
   'forwarded', 'x-real-ip', 'x-client-cert', 'x-ssl-client-cert', 'x-ssl-client-dn', 'x-nems-gateway-endpoint',
-  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length',
+  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length', 'traceparent', 'tracestate',
 ]);
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -114,7 +115,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const requestId = pickRequestId(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
     if (draining) res.setHeader('connection', 'close');
-    const log: RequestLine = { requestId, method: req.method ?? 'GET' };
+    const trace = traceContextFor(req.headers);
+    const log: RequestLine = { requestId, traceId: trace.traceId, method: req.method ?? 'GET' };
     let route: RouteLabel = 'unmatched';
     try {
       const identity = connectionIdentity(req.socket as TLSSocket, registry);
@@ -151,7 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         source,
         receivedAt: now(),
         nhsNumbers: [],
-        forwardHeaders: {},
+        forwardHeaders: { ...trace.forwardHeaders },
         audit: {},
       };
       const outcome = await pipeline.run(ctx);
