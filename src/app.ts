@@ -17,6 +17,8 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { createStages } from './pipeline/stages/index.js';
 import { createUpstream, type UpstreamHandle } from './upstream/index.js';
 import { edgeObserverFor, recordCertificateExpiry } from './observability/edge-metrics.js';
+import { configFingerprint } from './config/fingerprint.js';
+import { openRateLimitStore } from './pipeline/rate-limit-store.js';
 
 export interface AppOptions {
   readonly config: Config;
@@ -47,6 +49,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const { config, logger } = options;
   applyRuntimeTuning(config.runtime);
   const metrics = options.metrics ?? createMetrics();
+  metrics.configLoaded(configFingerprint(config));
   const registry = new FileEndpointRegistry(config.registry.path);
   // A start-up failure closes whatever was already opened, so the process can exit with its error.
   const opened: Array<() => Promise<unknown>> = [];
@@ -62,7 +65,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     (await import('./nems-core/embedded-upstream-factory.js')).createEmbeddedUpstream(config, logger, pds.local, () => listeningPort);
   const upstream = await createUpstream(config, logger, embedded).catch(undo);
   opened.push(() => upstream.close());
+  const rateLimitStore = await openRateLimitStore(config, logger, metrics);
+  if (rateLimitStore) opened.push(() => rateLimitStore.close());
   const stages = createStages(config, {
+    ...(rateLimitStore ? { rateLimitStore } : {}),
     pds: pds.lookup,
     ...(options.now ? { now: options.now } : {}),
     onRateLimited: (operation) => metrics.rateLimited(operation),
@@ -97,6 +103,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     },
     { name: 'upstream', check: () => upstream.upstream.ready() },
     ...(config.pds.kind === 'fhir' && config.pds.fhir ? [{ name: 'pds', check: () => remotePdsReady(pds.lookup, config.pds.fhir!) }] : []),
+    ...(rateLimitStore ? [{ name: 'rate-limit-store', check: async () => rateLimitStore.status() }] : []),
   ];
   const admin = options.admin === false || !config.admin.enabled
     ? undefined
@@ -184,6 +191,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     clearTimeout(force);
     await upstream.close();
     await pds.lookup.close();
+    await rateLimitStore?.close();
     await admin?.close();
     logger.info('stopped');
   }

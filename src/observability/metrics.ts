@@ -15,6 +15,7 @@ import { classifyTlsError } from './tls-failure.js';
 import { attachClusterMetricsWorker } from './cluster-metrics.js';
 import { registerDefaultMetrics } from './default-metrics.js';
 import { BoundCounterFamily, BoundHistogramFamily, type BoundCounter, type BoundHistogram } from './bound-metrics.js';
+import { buildInfo } from './build-info.js';
 
 export { classifyTlsError } from './tls-failure.js';
 export type {
@@ -101,6 +102,12 @@ export interface GatewayMetrics {
   reload(component: ReloadComponent | ReloadComponentAlias, ok: boolean): void;
   /** A request answered 429 by the rate-limit stage (a NemsOperation; anything else is counted as 'other'). */
   rateLimited(operation: NemsOperation | string): void;
+  /** The fingerprint (16 hex digits, config/fingerprint.ts) of the configuration in force. */
+  configLoaded(hash: string): void;
+  /** Whether the shared rate-limit store (Redis) answers; 1 also when the store is the in-process one. */
+  rateLimitStoreAvailable(available: boolean): void;
+  /** A rate-limit decision made without the shared store, under the `rateLimits.onStoreError` policy. */
+  rateLimitStoreFallback(policy: 'local' | 'allow' | 'deny'): void;
 }
 
 /** Creates the gateway metrics in `opts.registry` (or a new registry). */
@@ -212,6 +219,30 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     name: `${prefix}rate_limited_total`,
     help: 'Requests answered 429 by the per-ASID rate limit, by NEMS operation.',
     labelNames: ['operation'] as const, registers,
+  });
+
+  // Info gauges (value 1, the labels carry the information): the same in every worker, so merged with max.
+  const build = buildInfo();
+  new Gauge({
+    name: `${prefix}build_info`,
+    help: 'Always 1; labels name the running build: package version, source revision, Node.js version.',
+    labelNames: ['version', 'revision', 'node_version'] as const, registers, aggregator: 'max',
+  }).set({ version: build.version, revision: build.revision, node_version: build.nodeVersion }, 1);
+  const configInfo = new Gauge({
+    name: `${prefix}config_info`,
+    help: 'Always 1; hash fingerprints the effective configuration, so replicas running different settings stand out.',
+    labelNames: ['hash'] as const, registers, aggregator: 'max',
+  });
+  const rateLimitStoreUp = new Gauge({
+    name: `${prefix}rate_limit_store_available`,
+    help: '1 when the rate-limit store answers (always 1 for the in-process store), 0 while decisions fall back.',
+    registers, aggregator: 'min',
+  });
+  rateLimitStoreUp.set(1);
+  const rateLimitFallbacks = new Counter({
+    name: `${prefix}rate_limit_store_fallbacks_total`,
+    help: 'Rate-limit decisions made without the shared store (unreachable or slow), by rateLimits.onStoreError policy.',
+    labelNames: ['policy'] as const, registers,
   });
 
   const routeLabel = (route: NemsOperation | undefined) => (route === undefined ? 'unmatched' : allowListed(ROUTE_LABELS, route));
@@ -334,6 +365,16 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     },
     rateLimited(operation) {
       rateLimitedTotal.inc({ operation: allowListed(OPERATION_LABELS, operation) });
+    },
+    configLoaded(hash) {
+      configInfo.reset();
+      configInfo.set({ hash: /^[0-9a-f]{16}$/.test(hash) ? hash : 'other' }, 1);
+    },
+    rateLimitStoreAvailable(available) {
+      rateLimitStoreUp.set(available ? 1 : 0);
+    },
+    rateLimitStoreFallback(policy) {
+      rateLimitFallbacks.inc({ policy: allowListed(['local', 'allow', 'deny'] as const, policy) });
     },
   };
 }
