@@ -40,6 +40,8 @@ export function metricsWithEverySample(): GatewayMetrics {
   metrics.reload('registry', true);
   metrics.reload('certificate', false);
   metrics.rateLimited('publish');
+  metrics.configLoaded('0123456789abcdef');
+  metrics.rateLimitStoreFallback('local');
   return metrics;
 }
 
