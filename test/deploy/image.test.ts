@@ -6,14 +6,13 @@
 // request in flight finishes, exit 0). Everything lives in a private image store removed afterwards.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { createPki, send, startCountingUpstream, type CountingUpstream, type Pki } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
-import { adminGet, eventually } from '../helpers/ops-admin.js';
+import { adminGet, closedPort, eventually } from '../helpers/ops-admin.js';
 import { findExternalTool } from '../observability/helpers/external-tool.js';
 
 const buildah = findExternalTool('buildah', 'apt-get install buildah');
@@ -62,17 +61,6 @@ const runArgs = (...rest: string[]) => podmanArgs(
   '-v', `${configDir}:/etc/nems-gateway:ro`, ...rest,
 );
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** The operator's /etc/nems-gateway: gateway.yaml, registry, PDS data, tls/ (readable by the image's user, as a Secret volume is). */
 function writeConfigDir(): string {
   const dir = join(work, 'etc-nems-gateway');
@@ -111,7 +99,7 @@ describe.skipIf(skip)('container image (buildah build, podman run)', () => {
     chmodSync(work, 0o755);
     pki = createPki();
     upstream = await startCountingUpstream();
-    ports = { server: await freePort(), admin: await freePort() };
+    ports = { server: await closedPort(), admin: await closedPort() };
     configDir = writeConfigDir();
 
     let started = performance.now();

@@ -3,10 +3,11 @@
 // on the same port, as a Redis that went away and came back.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findExternalTool } from '../observability/helpers/external-tool.js';
+import { closedPort } from './ops-admin.js';
 
 export const redisServerTool = findExternalTool('redis-server', 'apt-get install redis-server');
 
@@ -18,18 +19,6 @@ export interface TestRedis {
   /** Starts it again on the same port (empty: nothing was persisted). */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A port the kernel just handed out on 127.0.0.1 (released again for redis-server to take). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once a PING on the port is answered with PONG. */
@@ -78,7 +67,7 @@ export async function startTestRedis(opts: { debugCommand?: boolean } = {}): Pro
   };
   // The port is free when chosen; another process could take it before redis-server does, so try a few.
   for (let attempt = 0; ; attempt++) {
-    port = await freePort();
+    port = await closedPort();
     try {
       await launch();
       break;
