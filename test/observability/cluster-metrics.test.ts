@@ -183,8 +183,8 @@ describe('cluster metrics aggregation (in-memory cluster)', () => {
 function transpileForWorkers(): string {
   const root = resolve(import.meta.dirname, '../..');
   const dir = mkdtempSync(join(tmpdir(), 'nems-cluster-'));
-  const files = ['labels', 'tls-failure', 'cluster-metrics', 'cluster-primary', 'default-metrics', 'bound-metrics', 'metrics'].map((m) => `src/observability/${m}.ts`);
-  for (const file of ['src/fhir/errors.ts', ...files]) {
+  const files = ['labels', 'tls-failure', 'cluster-metrics', 'cluster-primary', 'default-metrics', 'bound-metrics', 'build-info', 'metrics'].map((m) => `src/observability/${m}.ts`);
+  for (const file of ['src/fhir/errors.ts', 'src/paths.ts', ...files]) {
     const out = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
     }).outputText;
