@@ -65,7 +65,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     (await import('./nems-core/embedded-upstream-factory.js')).createEmbeddedUpstream(config, logger, pds.local, () => listeningPort);
   const upstream = await createUpstream(config, logger, embedded).catch(undo);
   opened.push(() => upstream.close());
-  const rateLimitStore = await openRateLimitStore(config, logger, metrics);
+  const rateLimitStore = await openRateLimitStore(config, logger, metrics).catch(undo);
   if (rateLimitStore) opened.push(() => rateLimitStore.close());
   const stages = createStages(config, {
     ...(rateLimitStore ? { rateLimitStore } : {}),

@@ -33,6 +33,8 @@ export async function checkConfigCommand(argv: readonly string[]): Promise<numbe
     checkUpstreamCredentials(config, endpoints);
     // Loads and checks the signed-JWT keys (PEM files) exactly as start-up would.
     createJwtStage(config);
+    // The shared rate-limit store's password file and CA, read at start-up.
+    for (const file of [config.rateLimits.redis?.passwordFile, config.rateLimits.redis?.ca]) if (file) readFileSync(file);
     process.stdout.write(`${file}: configuration OK (${endpoints.length} endpoints, upstream ${config.upstream.kind}, PDS ${config.pds.kind})\n`);
     return 0;
   } catch (err) {
