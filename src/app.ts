@@ -21,6 +21,8 @@ import { RequestLifecycle } from './pipeline/request-lifecycle.js';
 import { createStages } from './pipeline/stages/index.js';
 import { createUpstream, type UpstreamHandle } from './upstream/index.js';
 import { edgeObserverFor, recordCertificateExpiry } from './observability/edge-metrics.js';
+import { configFingerprint } from './config/fingerprint.js';
+import { openRateLimitStore } from './pipeline/rate-limit-store.js';
 
 export interface AppOptions {
   readonly config: Config;
@@ -51,6 +53,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const { config, logger } = options;
   applyRuntimeTuning(config.runtime);
   const metrics = options.metrics ?? createMetrics();
+  metrics.configLoaded(configFingerprint(config));
   // A start-up failure closes whatever was already opened, so the process can exit with its error.
   const opened: Array<() => Promise<unknown>> = [];
   const undo = async (err: unknown): Promise<never> => {
@@ -67,7 +70,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     (await import('./nems-core/embedded-upstream-factory.js')).createEmbeddedUpstream(config, logger, pds.local, () => listeningPort);
   const upstream = await createUpstream(config, logger, embedded).catch(undo);
   opened.push(() => upstream.close());
+  const rateLimitStore = await openRateLimitStore(config, logger, metrics).catch(undo);
+  if (rateLimitStore) opened.push(() => rateLimitStore.close());
   const stages = createStages(config, {
+    ...(rateLimitStore ? { rateLimitStore } : {}),
     pds: pds.lookup,
     ...(options.now ? { now: options.now } : {}),
     onRateLimited: (operation) => metrics.rateLimited(operation),
@@ -143,6 +149,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     { name: 'upstream', check: () => upstream.upstream.ready() },
     ...(registry.ready ? [{ name: 'registry', check: () => registry.ready!() }] : []),
     ...(config.pds.kind === 'fhir' && config.pds.fhir ? [{ name: 'pds', check: () => remotePdsReady(pds.lookup, config.pds.fhir!) }] : []),
+    ...(rateLimitStore ? [{ name: 'rate-limit-store', check: async () => rateLimitStore.status() }] : []),
   ];
   const admin = options.admin === false || !config.admin.enabled
     ? undefined
@@ -238,6 +245,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await upstream.close();
     await registry.close?.();
     await pds.lookup.close();
+    await rateLimitStore?.close();
     await admin?.close();
     logger.info('stopped');
   }

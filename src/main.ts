@@ -18,6 +18,7 @@ commands:
   demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
                                 run the end-to-end demo scenario against a freshly started gateway
   help [command]                this text, or one command's options (same as: <command> --help)
+  --version                     print the version, source revision and Node.js version
 
 Unknown options and bad values are refused (exit 2).
 `;
@@ -46,6 +47,9 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       process.stdout.write(USAGE);
+      return 0;
+    case '--version':
+      process.stdout.write(`${(await import('./observability/build-info.js')).versionLine()}\n`);
       return 0;
     case '-h':
     case '--help':

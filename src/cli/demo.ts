@@ -76,7 +76,7 @@ export async function runDemoCommand(argv: readonly string[]): Promise<number> {
     upstream: { ...base.upstream, kind: 'embedded' },
     core: { ...base.core, dataDir },
     logging: { ...base.logging, level: 'silent' },
-    lifecycle: { ...base.lifecycle, watchFiles: false, workers: 1 },
+    lifecycle: { ...base.lifecycle, watchFiles: false, workers: 1, readinessGraceMs: 0 },
   };
   const app = await startApp({ config, logger: createLogger('silent') });
   const port = app.gateway.port;

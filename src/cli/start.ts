@@ -15,6 +15,7 @@ import { createJwtStage } from '../pipeline/stages/jwt.js';
 import { createLogger, stdoutDestination } from '../observability/logger.js';
 import { createClusterPrimaryMetrics, createMetrics } from '../observability/metrics.js';
 import { LocalPdsStore } from '../pds/local-store.js';
+import { openRateLimitStore } from '../pipeline/rate-limit-store.js';
 import { readCommandArgs, type CommandSpec, type OptionSpecs } from './args.js';
 
 export const START_COMMAND = {
@@ -63,6 +64,8 @@ export async function checkConfigCommand(argv: readonly string[]): Promise<numbe
     checkUpstreamCredentials(config, endpoints);
     // Loads and checks the signed-JWT keys (PEM files) exactly as start-up would.
     createJwtStage(config);
+    // The shared rate-limit store's password file and CA, read at start-up.
+    for (const file of [config.rateLimits.redis?.passwordFile, config.rateLimits.redis?.ca]) if (file) readFileSync(file);
     process.stdout.write(`${file}: configuration OK (${endpoints.length} endpoints, upstream ${config.upstream.kind}, PDS ${config.pds.kind})\n`);
     return 0;
   } catch (err) {
@@ -143,7 +146,7 @@ async function startPrimary(config: Config, workers: number, logger: ReturnType<
   let failedExits = 0;
   const online = new Set<number>();
   const everListened = new Set<number>();
-  if (config.rateLimits.enabled) {
+  if (config.rateLimits.enabled && config.rateLimits.store === 'memory') {
     logger.warn({ workers }, 'rate limits are enforced per worker: a client spread over several connections can reach up to workers × the configured rate');
   }
   const fork = () => {
@@ -174,6 +177,8 @@ async function startPrimary(config: Config, workers: number, logger: ReturnType<
     });
   };
   for (let i = 0; i < workers; i++) fork();
+  // The workers share Redis; the primary's own connection to it answers /readyz for the host.
+  const sharedStore = config.admin.enabled ? await openRateLimitStore(config, logger, { rateLimitStoreAvailable() {}, rateLimitStoreFallback() {} }) : undefined;
   const admin = config.admin.enabled
     ? await startAdmin({
         host: config.admin.host,
@@ -181,6 +186,7 @@ async function startPrimary(config: Config, workers: number, logger: ReturnType<
         metrics: () => metrics.render(),
         checks: [
           { name: 'workers', check: async () => ({ ok: !stopping && online.size > 0, reason: stopping ? 'draining' : `${online.size}/${workers} workers listening` }) },
+          ...(sharedStore ? [{ name: 'rate-limit-store', check: async () => sharedStore.status() }] : []),
         ],
       })
     : undefined;
@@ -197,6 +203,7 @@ async function startPrimary(config: Config, workers: number, logger: ReturnType<
     let remaining = live.length;
     const done = () => {
       metrics.close();
+      void sharedStore?.close();
       const code = exitCode || (failedExits > 0 ? 1 : 0);
       void (admin?.close() ?? Promise.resolve()).then(() => {
         logger.info({ code }, 'stopped');

@@ -25,6 +25,7 @@ export const ENV_OVERRIDES = {
   NEMS_GATEWAY_HOST: 'server.host',
   NEMS_GATEWAY_PORT: 'server.port',
   NEMS_GATEWAY_ADMIN_PORT: 'admin.port',
+  NEMS_GATEWAY_ADMIN_HOST: 'admin.host',
   NEMS_GATEWAY_UPSTREAM_URL: 'upstream.url (and upstream.kind = http)',
   NEMS_GATEWAY_LOG_LEVEL: 'logging.level',
   NEMS_GATEWAY_WORKERS: 'lifecycle.workers',
@@ -121,6 +122,7 @@ function applyEnvOverrides(
   };
   if (env.NEMS_GATEWAY_HOST) set('NEMS_GATEWAY_HOST', ['server', 'host'], env.NEMS_GATEWAY_HOST);
   if (env.NEMS_GATEWAY_PORT) set('NEMS_GATEWAY_PORT', ['server', 'port'], int('NEMS_GATEWAY_PORT', env.NEMS_GATEWAY_PORT));
+  if (env.NEMS_GATEWAY_ADMIN_HOST) set('NEMS_GATEWAY_ADMIN_HOST', ['admin', 'host'], env.NEMS_GATEWAY_ADMIN_HOST);
   if (env.NEMS_GATEWAY_ADMIN_PORT) set('NEMS_GATEWAY_ADMIN_PORT', ['admin', 'port'], int('NEMS_GATEWAY_ADMIN_PORT', env.NEMS_GATEWAY_ADMIN_PORT));
   if (env.NEMS_GATEWAY_WORKERS) set('NEMS_GATEWAY_WORKERS', ['lifecycle', 'workers'], int('NEMS_GATEWAY_WORKERS', env.NEMS_GATEWAY_WORKERS));
   if (env.NEMS_GATEWAY_LOG_LEVEL) set('NEMS_GATEWAY_LOG_LEVEL', ['logging', 'level'], env.NEMS_GATEWAY_LOG_LEVEL);
@@ -140,6 +142,7 @@ function resolvePaths(config: Config, base: string): Config {
   const tls = config.server.tls;
   const upstreamTls = config.upstream.tls;
   const fhir = config.pds.fhir;
+  const redis = config.rateLimits.redis;
   return {
     ...config,
     server: {
@@ -165,6 +168,9 @@ function resolvePaths(config: Config, base: string): Config {
       jwt: { ...config.nems.jwt, signed: { ...config.nems.jwt.signed, keys: config.nems.jwt.signed.keys.map((k) => ({ ...k, path: abs(k.path) })) } },
     },
     core: { ...config.core, dataDir: abs(config.core.dataDir), ...(config.core.mesh ? { mesh: resolveMeshPaths(config.core.mesh, abs) } : {}) },
+    rateLimits: redis
+      ? { ...config.rateLimits, redis: { ...redis, passwordFile: absOpt(redis.passwordFile), ca: absOpt(redis.ca) } }
+      : config.rateLimits,
   };
 }
 

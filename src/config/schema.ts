@@ -344,6 +344,26 @@ const rateLimitRule = z.strictObject({
   burst: z.number().int().positive().describe('Bucket size: requests allowed at once after a quiet spell.'),
 });
 
+const redisStoreSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+    .describe('Redis holding the shared buckets, redis://host:6379/0 or rediss:// for TLS; put no password here, use passwordFile.'),
+  passwordFile: z.string().min(1).optional().describe('File holding the Redis AUTH password (e.g. a mounted Kubernetes Secret); read at start-up.'),
+  username: z.string().min(1).optional().describe('Redis ACL user name (Redis 6+); the password comes from passwordFile.'),
+  ca: z.string().min(1).optional().describe('PEM CA bundle trusted for rediss:// (default: the system CAs).'),
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -')
+    .default('nems-gateway:rl:')
+    .describe('Prefix of every bucket key; gateways sharing one budget must use the same prefix, separate deployments different ones.'),
+  commandTimeoutMs: z
+    .number().int().min(5).max(5000).default(100)
+    .describe('Longest one rate-limit call to Redis may take (ms) before the request is decided by onStoreError; it adds to every request while Redis is slow.'),
+  connectTimeoutMs: positiveMs.max(60_000).default(2000).describe('Longest a (re)connection to Redis may take (ms).'),
+  retryIntervalMs: positiveMs.max(60_000).default(1000).describe('Pause between reconnection attempts while Redis is away (ms); decisions fall back meanwhile.'),
+});
+
 const rateLimitSchema = z
   .strictObject({
     enabled: z.boolean().default(false).describe('Turn rate limiting on (429 TOO_MANY_REQUESTS when a bucket is empty).'),
@@ -352,8 +372,22 @@ const rateLimitSchema = z
       .record(z.string(), z.partialRecord(z.enum(['default', ...NEMS_OPERATIONS]), rateLimitRule))
       .default({})
       .describe('Buckets per ASID, optionally per operation, e.g. { "200000000101": { default: {…}, publish: {…} } }.'),
+    store: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .describe('Where the buckets live: memory (each process and replica its own budget) or redis (one budget shared by every worker and replica).'),
+    onStoreError: z
+      .enum(['local', 'allow', 'deny'])
+      .default('local')
+      .describe("When Redis does not answer in time: local (this process's own buckets, same rules), allow (pass unlimited) or deny (429)."),
+    redis: redisStoreSchema.optional().describe('The shared store, required when store is redis.'),
   })
-  .prefault({});
+  .prefault({})
+  .check((ctx) => {
+    if (ctx.value.store === 'redis' && !ctx.value.redis) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['redis'], message: 'is required when store is redis' });
+    }
+  });
 
 const sdsRegistrySchema = z.strictObject({
   baseUrl: httpUrl.describe('SDS FHIR R4 API base URL, e.g. https://int.api.service.nhs.uk/spine-directory/FHIR/R4'),
@@ -420,8 +454,8 @@ export const configSchema = z.strictObject({
         .int()
         .min(0)
         .max(120_000)
-        .default(0)
-        .describe('On SIGTERM, milliseconds /readyz fails before the listener closes (time for load balancers to notice).'),
+        .default(5000)
+        .describe('After SIGTERM, ms during which /readyz fails but the listener still serves, so Kubernetes and load balancers stop sending first; 0 on a laptop.'),
       watchFiles: z.boolean().default(true).describe('Reload certificates, CRL, registry and local PDS data when their files change (SIGHUP always reloads).'),
       workers: z.number().int().min(0).max(64).default(1).describe('Worker processes: 1 for a single process, 0 for one per CPU core.'),
     })
@@ -443,6 +477,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.infer<typeof configSchema>;
 export type RateLimitRule = z.infer<typeof rateLimitRule>;
+export type RedisStoreConfig = z.infer<typeof redisStoreSchema>;
 export type JwtConfig = Config['nems']['jwt'];
 export type PdsConfig = Config['pds'];
 export type UpstreamConfig = Config['upstream'];

@@ -13,6 +13,7 @@ import type { SpineCode } from '../fhir/errors.js';
 import { outcomeContentType, outcomeMedia, renderOperationOutcome } from '../fhir/operation-outcome.js';
 import { pickRequestId } from '../nems/identifiers.js';
 import { REDACT_PATHS } from '../observability/logger.js';
+import { traceContextFor } from '../observability/trace-context.js';
 import { declaresBody, renderRejection, type Decision, type LifecycleStage, type RenderedRejection, type RequestLifecycle } from '../pipeline/request-lifecycle.js';
 import type { InboundRequest } from '../pipeline/types.js';
 import { UpstreamError, type Upstream } from '../upstream/types.js';
@@ -108,17 +109,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const requestId = pickRequestId(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
     if (draining) res.setHeader('connection', 'close');
-    const log: RequestLine = { requestId, method: req.method ?? 'GET' };
+    const trace = traceContextFor(req.headers);
+    const log: RequestLine = { requestId, traceId: trace.traceId, method: req.method ?? 'GET' };
     let route: RouteLabel = 'unmatched';
     try {
       const refusal = admission instanceof Promise ? await admission : admission;
       if (refusal) {
         log.admission = refusal.reason;
-        sendRejection(req, res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue), refusal.rejection));
+        sendRejection(req, res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), refusal.rejection));
         finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
         return;
       }
-      const decision = await lifecycle.run(inboundRequest(req, res, requestId, expectContinue));
+      const decision = await lifecycle.run(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders));
       route = recordDecision(decision, log);
       if (decision.action === 'reject') {
         if (decision.identity) observer.identityRejected(decision.identity);
@@ -179,7 +181,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
 
   /** The socket-free view of a node:https request; reading its body answers `Expect: 100-continue` first. */
-  function inboundRequest(req: IncomingMessage, res: ServerResponse, requestId: string, expectContinue: boolean): InboundRequest {
+  function inboundRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    expectContinue: boolean,
+    edgeHeaders: Readonly<Record<string, string>>,
+  ): InboundRequest {
     let continueSent = false;
     return {
       method: req.method ?? 'GET',
@@ -188,6 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       rawHeaders: req.rawHeaders,
       peer: peerFacts(req.socket as TLSSocket),
       requestId,
+      edgeHeaders,
       readBody: (limit) => {
         if (expectContinue && !continueSent) {
           continueSent = true;

@@ -16,6 +16,7 @@ import { classifyTlsError } from './tls-failure.js';
 import { attachClusterMetricsWorker } from './cluster-metrics.js';
 import { registerDefaultMetrics } from './default-metrics.js';
 import { BoundCounterFamily, BoundHistogramFamily, type BoundCounter, type BoundHistogram } from './bound-metrics.js';
+import { buildInfo } from './build-info.js';
 
 export { classifyTlsError } from './tls-failure.js';
 export type {
@@ -108,6 +109,12 @@ export interface GatewayMetrics {
   crlFetched(result: string): void;
   /** One OCSP status used for a client certificate, by status and whether it came from the cache. */
   ocspChecked(status: string, cache: 'hit' | 'miss'): void;
+  /** The fingerprint (16 hex digits, config/fingerprint.ts) of the configuration in force. */
+  configLoaded(hash: string): void;
+  /** Whether the shared rate-limit store (Redis) answers; 1 also when the store is the in-process one. */
+  rateLimitStoreAvailable(available: boolean): void;
+  /** A rate-limit decision made without the shared store, under the `rateLimits.onStoreError` policy. */
+  rateLimitStoreFallback(policy: 'local' | 'allow' | 'deny'): void;
 }
 
 /** Creates the gateway metrics in `opts.registry` (or a new registry). */
@@ -236,6 +243,29 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     name: `${prefix}ocsp_checks_total`,
     help: 'OCSP statuses used for client certificates, by status and cache disposition.',
     labelNames: ['status', 'cache'] as const, registers,
+  });
+  // Info gauges (value 1, the labels carry the information): the same in every worker, so merged with max.
+  const build = buildInfo();
+  new Gauge({
+    name: `${prefix}build_info`,
+    help: 'Always 1; labels name the running build: package version, source revision, Node.js version.',
+    labelNames: ['version', 'revision', 'node_version'] as const, registers, aggregator: 'max',
+  }).set({ version: build.version, revision: build.revision, node_version: build.nodeVersion }, 1);
+  const configInfo = new Gauge({
+    name: `${prefix}config_info`,
+    help: 'Always 1; hash fingerprints the effective configuration, so replicas running different settings stand out.',
+    labelNames: ['hash'] as const, registers, aggregator: 'max',
+  });
+  const rateLimitStoreUp = new Gauge({
+    name: `${prefix}rate_limit_store_available`,
+    help: '1 when the rate-limit store answers (always 1 for the in-process store), 0 while decisions fall back.',
+    registers, aggregator: 'min',
+  });
+  rateLimitStoreUp.set(1);
+  const rateLimitFallbacks = new Counter({
+    name: `${prefix}rate_limit_store_fallbacks_total`,
+    help: 'Rate-limit decisions made without the shared store (unreachable or slow), by rateLimits.onStoreError policy.',
+    labelNames: ['policy'] as const, registers,
   });
 
   const routeLabel = (route: NemsOperation | undefined) => (route === undefined ? 'unmatched' : allowListed(ROUTE_LABELS, route));
@@ -367,6 +397,16 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     },
     ocspChecked(status, cache) {
       ocspChecks.inc({ status: allowListed(OCSP_STATUS_LABELS, status), cache: allowListed(OCSP_CACHE_LABELS, cache) });
+    },
+    configLoaded(hash) {
+      configInfo.reset();
+      configInfo.set({ hash: /^[0-9a-f]{16}$/.test(hash) ? hash : 'other' }, 1);
+    },
+    rateLimitStoreAvailable(available) {
+      rateLimitStoreUp.set(available ? 1 : 0);
+    },
+    rateLimitStoreFallback(policy) {
+      rateLimitFallbacks.inc({ policy: allowListed(['local', 'allow', 'deny'] as const, policy) });
     },
   };
 }

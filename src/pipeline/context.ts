@@ -17,7 +17,7 @@ export function createRequestContext(inbound: InboundRequest, endpoint: Endpoint
     source: inbound,
     receivedAt,
     nhsNumbers: [],
-    forwardHeaders: {},
+    forwardHeaders: inbound.edgeHeaders ? { ...inbound.edgeHeaders } : {},
     audit: {},
   };
 }

@@ -9,7 +9,7 @@ import type { InboundRequest, RequestContext } from './types.js';
 export const GATEWAY_OWNED_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
   'forwarded', 'x-real-ip', 'x-client-cert', 'x-ssl-client-cert', 'x-ssl-client-dn', 'x-nems-gateway-endpoint',
-  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length',
+  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length', 'traceparent', 'tracestate',
 ]);
 
 export function forwardHeaders(inbound: InboundRequest, ctx: RequestContext, body: Buffer | undefined): OutgoingHttpHeaders {

@@ -134,6 +134,8 @@ export interface InboundRequest extends RequestSource {
   readonly peer: PeerFacts;
   /** The request id every answer and the upstream request carry (X-Request-ID; see pickRequestId). */
   readonly requestId: string;
+  /** Headers the edge itself sets on the upstream request (the W3C traceparent/tracestate of this hop). */
+  readonly edgeHeaders?: Readonly<Record<string, string>>;
 }
 
 /** What a RequestSource rejects with when the body is over the limit it was given. */

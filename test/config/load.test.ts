@@ -55,6 +55,19 @@ describe('the shipped config/gateway.yaml', () => {
     expect(config.lifecycle.workers).toBe(1);
   });
 
+  it('sets readinessGraceMs 0 (a laptop), where the default is 5 s for Kubernetes endpoints to notice a stopping pod', () => {
+    expect(loadConfig(DEFAULT_CONFIG_PATH, {}).config.lifecycle.readinessGraceMs).toBe(0);
+    expect(parseConfig({ server: { tls: { cert: 'c', key: 'k', ca: 'a' } }, registry: { path: 'r' } }, '/x/gateway.yaml').lifecycle.readinessGraceMs).toBe(5000);
+  });
+
+  it('resolves the Redis password file and CA against the config folder', () => {
+    const config = parseConfig({
+      server: { tls: { cert: 'c', key: 'k', ca: 'a' } }, registry: { path: 'r' },
+      rateLimits: { store: 'redis', redis: { url: 'rediss://redis:6380/0', passwordFile: 'redis/password', ca: '/etc/ssl/redis-ca.pem' } },
+    }, '/etc/nems-gateway/gateway.yaml');
+    expect(config.rateLimits.redis).toMatchObject({ passwordFile: '/etc/nems-gateway/redis/password', ca: '/etc/ssl/redis-ca.pem', commandTimeoutMs: 100 });
+  });
+
   it('resolves every path relative to the config folder, not the working directory', () => {
     const { config } = loadConfig(DEFAULT_CONFIG_PATH, {});
     const generated = join(PROJECT_ROOT, 'certs-example', 'generated');
@@ -128,9 +141,9 @@ describe('which file is loaded', () => {
 });
 
 describe('environment overrides', () => {
-  it('documents exactly the eight NEMS_GATEWAY_* variables', () => {
+  it('documents exactly the nine NEMS_GATEWAY_* variables', () => {
     expect(Object.keys(ENV_OVERRIDES).sort()).toEqual([
-      'NEMS_GATEWAY_ADMIN_PORT', 'NEMS_GATEWAY_CONFIG', 'NEMS_GATEWAY_DATA_DIR', 'NEMS_GATEWAY_HOST',
+      'NEMS_GATEWAY_ADMIN_HOST', 'NEMS_GATEWAY_ADMIN_PORT', 'NEMS_GATEWAY_CONFIG', 'NEMS_GATEWAY_DATA_DIR', 'NEMS_GATEWAY_HOST',
       'NEMS_GATEWAY_LOG_LEVEL', 'NEMS_GATEWAY_PORT', 'NEMS_GATEWAY_UPSTREAM_URL', 'NEMS_GATEWAY_WORKERS',
     ]);
   });
@@ -153,6 +166,8 @@ core: { dataDir: ../data }
     ['NEMS_GATEWAY_PORT', '9443', (c: Config) => c.server.port, 9443],
     ['NEMS_GATEWAY_PORT', '0', (c: Config) => c.server.port, 0],
     ['NEMS_GATEWAY_ADMIN_PORT', '19464', (c: Config) => c.admin.port, 19464],
+    // Kubernetes: the pod address (status.podIP), so the kubelet's probes and Prometheus reach the admin port.
+    ['NEMS_GATEWAY_ADMIN_HOST', '10.1.2.3', (c: Config) => c.admin.host, '10.1.2.3'],
     ['NEMS_GATEWAY_LOG_LEVEL', 'debug', (c: Config) => c.logging.level, 'debug'],
     ['NEMS_GATEWAY_WORKERS', '0', (c: Config) => c.lifecycle.workers, 0],
     ['NEMS_GATEWAY_WORKERS', '4', (c: Config) => c.lifecycle.workers, 4],
@@ -273,6 +288,11 @@ describe('a bad file stops start-up with an error naming the key and the problem
 
   it('an upstream url that is not http(s)', () => {
     expect(problemsOf(`${MINIMAL}upstream: { kind: http, url: "ftp://nems.example" }\n`)).toEqual(['upstream.url: must be an http:// or https:// URL']);
+  });
+
+  it('rate-limit store redis without its redis section, or with a URL that is not redis:// or rediss://', () => {
+    expect(problemsOf(`${MINIMAL}rateLimits: { store: redis }\n`)).toEqual(['rateLimits.redis: is required when store is redis']);
+    expect(problemsOf(`${MINIMAL}rateLimits: { store: redis, redis: { url: "http://redis:6379" } }\n`)).toEqual(['rateLimits.redis.url: must be a redis:// or rediss:// URL']);
   });
 
   it('pds kind fhir without its fhir section', () => {

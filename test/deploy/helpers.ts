@@ -43,6 +43,8 @@ export function metricsWithEverySample(): GatewayMetrics {
   metrics.trustMaterialRefused('reload', 'crl-expired');
   metrics.crlFetched('updated');
   metrics.ocspChecked('good', 'miss');
+  metrics.configLoaded('0123456789abcdef');
+  metrics.rateLimitStoreFallback('local');
   return metrics;
 }
 

@@ -141,7 +141,8 @@ export function testConfig(pki: Pki, overrides: { upstreamUrl?: string; dataDir?
     pds: { kind: 'local', local: { path: join(PROJECT_ROOT, 'config', 'pds-local.yaml') } },
     core: { dataDir: overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'nems-core-')) },
     logging: { level: 'silent' },
-    lifecycle: { watchFiles: false, drainDeadlineMs: 2000 },
+    // readinessGraceMs defaults to 5 s (Kubernetes); tests stop at once unless they test the grace.
+    lifecycle: { watchFiles: false, drainDeadlineMs: 2000, readinessGraceMs: 0 },
   };
   overrides.patch?.(raw);
   return parseConfig(raw, join(PROJECT_ROOT, 'config', 'gateway.yaml'));

@@ -48,7 +48,7 @@ export function writeCliConfig(pki: Pki, opts: CliConfigOptions): { file: string
     pds: { kind: 'local', local: { path: join(PROJECT_ROOT, 'config', 'pds-local.yaml') } },
     core: { dataDir: join(dir, 'data') },
     logging: { level: 'info' },
-    lifecycle: { watchFiles: false, drainDeadlineMs: opts.drainDeadlineMs ?? 5000, workers: opts.workers ?? 1 },
+    lifecycle: { watchFiles: false, drainDeadlineMs: opts.drainDeadlineMs ?? 5000, workers: opts.workers ?? 1, readinessGraceMs: 0 },
   };
   opts.patch?.(raw);
   const file = join(dir, 'gateway.yaml');

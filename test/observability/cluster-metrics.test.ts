@@ -184,8 +184,8 @@ describe('cluster metrics aggregation (in-memory cluster)', () => {
 function transpileForWorkers(): string {
   const root = resolve(import.meta.dirname, '../..');
   const dir = mkdtempSync(join(tmpdir(), 'nems-cluster-'));
-  const files = ['labels', 'tls-failure', 'cluster-metrics', 'cluster-primary', 'default-metrics', 'bound-metrics', 'metrics'].map((m) => `src/observability/${m}.ts`);
-  const imported = ['src/fhir/errors.ts', 'src/pipeline/types.ts', 'src/identity/types.ts', ...['identifiers', 'operations', 'interactions', 'events'].map((m) => `src/nems/${m}.ts`)];
+  const files = ['labels', 'tls-failure', 'cluster-metrics', 'cluster-primary', 'default-metrics', 'bound-metrics', 'build-info', 'metrics'].map((m) => `src/observability/${m}.ts`);
+  const imported = ['src/fhir/errors.ts', 'src/paths.ts', 'src/pipeline/types.ts', 'src/identity/types.ts', ...['identifiers', 'operations', 'interactions', 'events'].map((m) => `src/nems/${m}.ts`)];
   for (const file of [...imported, ...files]) {
     const out = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },

@@ -9,6 +9,7 @@ import {
   UPSTREAM_ERROR_LABELS,
 } from '../../src/observability/labels.js';
 import { createMetrics, metricsContentType, type GatewayMetrics } from '../../src/observability/metrics.js';
+import { buildInfo } from '../../src/observability/build-info.js';
 import { labelPairs, samples, valueOf } from './helpers/exposition.js';
 
 const P = 'nems_gateway_';
@@ -32,6 +33,9 @@ function feed(metrics: GatewayMetrics, value: string, n: number): void {
   loose['trustMaterialRefused']!(value, value);
   loose['crlFetched']!(value);
   loose['ocspChecked']!(value, value);
+  loose['configLoaded']!(value);
+  loose['rateLimitStoreFallback']!(value);
+  loose['rateLimitStoreAvailable']!(value);
 }
 
 const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
@@ -49,6 +53,12 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   certificate: new Set([...FIXED_CERTIFICATE_LABELS, 'upstream_client:default', `upstream_client:${ASID}`]),
   component: new Set([...RELOAD_COMPONENT_LABELS, 'other']),
   operation: new Set([...OPERATION_LABELS, 'other']),
+  policy: new Set(['local', 'allow', 'deny', 'other']),
+  hash: new Set(['other']),
+  // Fixed for the process: what the build is (package.json, build-info.json, process.version), never a caller's value.
+  version: new Set([buildInfo().version]),
+  revision: new Set([buildInfo().revision]),
+  node_version: new Set([process.version]),
 };
 
 describe('gateway metrics: names, help and units', () => {
@@ -58,6 +68,7 @@ describe('gateway metrics: names, help and units', () => {
     const names = metrics.registry.getMetricsAsArray().map((m) => m.name);
     const own = names.filter((n) => n.startsWith(P));
     expect(own.sort()).toEqual([
+      'build_info', 'config_info', 'rate_limit_store_available', 'rate_limit_store_fallbacks_total',
       'certificate_expiry_remaining_seconds', 'identity_rejections_total', 'pds_lookup_duration_seconds', 'pds_lookups_total',
       'rate_limited_total', 'rejections_total', 'reload_last_failed', 'reloads_total', 'request_duration_seconds',
       'requests_in_flight', 'requests_total', 'tls_connections_active', 'tls_connections_total',

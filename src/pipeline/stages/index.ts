@@ -7,7 +7,7 @@ import { createHeadersStage } from './headers.js';
 import { createJwtStage } from './jwt.js';
 import { createMimeStage } from './mime.js';
 import { createNhsNumbersStage } from './nhs-numbers.js';
-import { createRateLimitStage } from './rate-limit.js';
+import { createRateLimitStage, type TokenBucketStore } from './rate-limit.js';
 import { createReadBodyStage } from './read-body.js';
 import { createRouteStage } from './route.js';
 
@@ -15,6 +15,8 @@ export interface StageDeps {
   readonly pds: PdsLookup;
   readonly now?: () => number;
   readonly onRateLimited?: (operation: string) => void;
+  /** Shared rate-limit buckets (rateLimits.store: redis); the stage's own memory store otherwise. */
+  readonly rateLimitStore?: TokenBucketStore;
 }
 
 export function createStages(config: Config, deps: StageDeps): StageSet {
@@ -23,6 +25,7 @@ export function createStages(config: Config, deps: StageDeps): StageSet {
     'rate-limit': createRateLimitStage(config, {
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.onRateLimited ? { onLimited: deps.onRateLimited } : {}),
+      ...(deps.rateLimitStore ? { store: deps.rateLimitStore } : {}),
     }),
     headers: createHeadersStage(config),
     jwt: createJwtStage(config),
