@@ -1,7 +1,7 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the gateway joins the client's trace when its
 // `traceparent` is valid and starts a new one otherwise (never a rejection: tracing must not change what a client
-// sees). As an intermediary it forwards the same trace id with its own span id as the new parent (§3.2.2.3), and
-// `tracestate` unchanged only with a trace it could parse (§3.3: without a valid traceparent tracestate is dropped).
+// sees). As an intermediary it forwards the same trace id with its own span id as the new parent (Trace Context §3.2.2.3), and
+// `tracestate` unchanged only with a trace it could parse (Trace Context §3.3: without a valid traceparent tracestate is dropped).
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -20,9 +20,9 @@ export interface TraceContext {
 
 const ZERO_TRACE_ID = '0'.repeat(32);
 const ZERO_SPAN_ID = '0'.repeat(16);
-/** version "-" trace-id "-" parent-id "-" trace-flags; for version 00 nothing may follow (§3.2.4). */
+/** version "-" trace-id "-" parent-id "-" trace-flags; for version 00 nothing may follow (Trace Context §3.2.4). */
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-/** tracestate is at most 32 list members of at most 256 characters (§3.3.1); a generous byte cap before forwarding. */
+/** tracestate is at most 32 list members of at most 256 characters (Trace Context §3.3.1); a generous byte cap before forwarding. */
 const MAX_TRACESTATE_BYTES = 8192;
 /** Printable ASCII without DEL; tracestate is forwarded, so nothing a header cannot carry. */
 const TRACESTATE_CHARS = /^[\x20-\x7e]*$/;
@@ -63,7 +63,7 @@ export function traceContextFor(headers: IncomingHttpHeaders): TraceContext {
     // Flags 00: not sampled; the gateway records no spans of its own, it only carries the trace on.
     return { traceId, spanId, joined: false, forwardHeaders: { traceparent: `00-${traceId}-${spanId}-00` } };
   }
-  // Only the sampled bit is defined for version 00; other bits are cleared when forwarding as version 00 (§3.2.2.5).
+  // Only the sampled bit is defined for version 00; other bits are cleared when forwarding as version 00 (Trace Context §3.2.2.5).
   const flags = (parseInt(parent.flags, 16) & 0x01).toString(16).padStart(2, '0');
   const forwardHeaders: Record<string, string> = { traceparent: `00-${parent.traceId}-${spanId}-${flags}` };
   const state = headers['tracestate'];

@@ -26,8 +26,8 @@ const ANY_CITATION = new RegExp(`${SECTION_SIGN}\\s?${NUMBER}(?:\\s*[–-]\\s*${
 const SPEC_CITATION = new RegExp(`docs/specification\\.md\`?\\s*${SECTION_SIGN}\\s?${NUMBER}`, 'g');
 /** Links to the document's anchors, from anywhere (`docs/specification.md#s1-4`, `specification.md#s9-22`). */
 const SPEC_ANCHOR_LINK = /specification\.md#([A-Za-z0-9_-]+)/g;
-/** "RFC 9110 §7.6.1" names a section of an RFC, not of our document. */
-const RFC_BEFORE = /\bRFC\s?\d{3,5}\s*(?:section\s*)?$/i;
+/** "RFC 9110 §7.6.1" or "Trace Context §3.2.4" names a section of another specification, not of our document. */
+const RFC_BEFORE = /\b(?:RFC\s?\d{3,5}|Trace Context)\s*(?:section\s*)?$/i;
 
 interface Citation {
   readonly file: string;
