@@ -17,15 +17,11 @@ import type { Rejection, RequestContext, RequestSource, StageName } from '../pip
 import { REDACT_PATHS } from '../observability/logger.js';
 import { HOP_BY_HOP_HEADERS, headersToDrop, UpstreamError, type Upstream } from '../upstream/types.js';
 import { connectionIdentity } from './peer-identity.js';
+import { createConnectionGuard, endAfterFlush } from './connection-guard.js';
+import { isGatewayOwnedHeader } from './gateway-owned-headers.js';
+import { framingRejection } from './request-framing.js';
 import { loadEdgeTls } from './tls.js';
 import { NOOP_OBSERVER, type EdgeObserver, type RouteLabel } from './observer.js';
-
-/** Identity headers the gateway owns: whatever a client sends under these names is dropped before ours are added. */
-export const GATEWAY_OWNED_HEADERS: ReadonlySet<string> = new Set([
-  'x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
-  'forwarded', 'x-real-ip', 'x-client-cert', 'x-ssl-client-cert', 'x-ssl-client-dn', 'x-nems-gateway-endpoint',
-  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length',
-]);
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -75,6 +71,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let draining = false;
   let inFlight = 0;
   const requestLog = logger.child({}, { redact: { paths: [...REQUEST_LINE_REDACT_PATHS], censor: '[REDACTED]' } });
+  // One request at a time per connection and nothing after a rejection (see connection-guard.ts).
+  const guard = createConnectionGuard({ onRefused: (reason) => logger.debug({ event: 'request_refused', reason }, 'request on a closing connection ignored') });
 
   const server = createServer(
     {
@@ -89,12 +87,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // Node enforces headersTimeout/requestTimeout only when it checks (default every 30 s): check often enough
       // that a slow client is cut off close to its deadline.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+      // Host is checked by framingRejection, which answers with an OperationOutcome through the connection guard.
+      requireHostHeader: false,
     },
-    (req, res) => void handle(req, res, false),
+    (req, res) => guard.admit(req, res, () => void handle(req, res, false)),
   );
   server.maxConnections = limits.maxConnections;
   // Expect: 100-continue requests get every head check before the client is invited to send its body.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => guard.admit(req, res, () => void handle(req, res, true)));
+  // Any other expectation is refused (417) by framingRejection rather than by Node outside the guard.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => guard.admit(req, res, () => void handle(req, res, false)));
   server.on('secureConnection', (socket: TLSSocket) => {
     observer.connectionOpened();
     socket.once('close', () => observer.connectionClosed());
@@ -105,7 +107,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Node leaves the socket open after some of these (ERR_TLS_HANDSHAKE_TIMEOUT): a silent client must not hold it.
     tlsSocket.destroy();
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (guard.mayAnswerClientError(socket)) answerClientError(err, socket);
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
     const started = performance.now();
@@ -116,7 +120,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (draining) res.setHeader('connection', 'close');
     const log: RequestLine = { requestId, method: req.method ?? 'GET' };
     let route: RouteLabel = 'unmatched';
+    let finished = false;
     try {
+      const framing = framingRejection(req);
+      if (framing) {
+        sendRejection(req, res, requestId, framing, preferredErrorFormat(req.headers, queryOf(req.url)));
+        finish('rejected', { code: framing.code, stage: 'edge' });
+        return;
+      }
       const identity = connectionIdentity(req.socket as TLSSocket, registry);
       if (!identity.lookup.ok) {
         log.identity = identity.lookup.reason;
@@ -215,6 +226,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       upstreamSeconds?: number,
       upstreamFailure?: UpstreamError['kind'],
     ): void {
+      if (finished) return;
+      finished = true;
       inFlight--;
       requestDone();
       const seconds = (performance.now() - started) / 1000;
@@ -245,7 +258,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const lower = name.toLowerCase();
-      if (drop.has(lower) || GATEWAY_OWNED_HEADERS.has(lower) || lower in ctx.forwardHeaders) continue;
+      if (drop.has(lower) || isGatewayOwnedHeader(name) || lower in ctx.forwardHeaders) continue;
       const existing = out[name];
       out[name] = existing === undefined ? raw[i + 1]! : Array.isArray(existing) ? [...existing, raw[i + 1]!] : [String(existing), raw[i + 1]!];
     }
@@ -285,6 +298,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${outcomeContentType('xml')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `X-Request-ID: ${id}\r\nConnection: close\r\n\r\n${body}`,
     );
+    endAfterFlush(socket);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -339,8 +353,9 @@ function sendRejection(req: IncomingMessage, res: ServerResponse, requestId: str
     'cache-control': 'no-store',
     'x-request-id': requestId,
   };
-  // An unread body is never drained for a rejected request: close the connection instead.
-  if (!req.complete && declaresBody(req)) headers.connection = 'close';
+  // One request per rejection: nothing after it on this connection is read as a request (connection-guard.ts), and an
+  // unread body is never drained.
+  headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
 }
@@ -348,6 +363,8 @@ function sendRejection(req: IncomingMessage, res: ServerResponse, requestId: str
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new PayloadTooLargeError('declared body over limit'));
+  // A request whose connection has gone before its body was read never emits another event.
+  if (req.destroyed && !req.readableEnded) return Promise.reject(new Error('client aborted'));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
