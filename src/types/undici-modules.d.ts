@@ -8,3 +8,8 @@ declare module 'undici/lib/dispatcher/pool.js' {
 declare module 'undici/lib/core/errors.js' {
   export { HeadersTimeoutError, BodyTimeoutError } from 'undici/types/errors';
 }
+
+declare module 'undici/lib/core/connect.js' {
+  import buildConnector from 'undici/types/connector';
+  export default buildConnector;
+}
