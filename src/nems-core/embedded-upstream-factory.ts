@@ -40,6 +40,8 @@ export async function createEmbeddedUpstream(config: Config, logger: Logger, loc
     maxPublishBytes: config.nems.publishMaxBytes,
     maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
     rejectRepeatedDigitNhsNumbers: config.nems.rejectRepeatedDigitNhsNumbers,
+    deliveryLeaseMs: config.core.deliveryLeaseMs,
+    deliverySweepMs: config.core.deliverySweepMs,
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
     logger: logger.child({ component: 'nems-core' }),
   });

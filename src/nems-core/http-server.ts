@@ -173,7 +173,12 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
     dataDir,
     baseUrl: explicitBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${pathPrefix}`,
     pathPrefix,
-    ...(config ? { lifecycle: config.core.lifecycle, maxPublishBytes: config.nems.publishMaxBytes, maxSubscriptionBytes: config.nems.subscriptionMaxBytes } : {}),
+    ...(config
+      ? {
+          lifecycle: config.core.lifecycle, maxPublishBytes: config.nems.publishMaxBytes, maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
+          deliveryLeaseMs: config.core.deliveryLeaseMs, deliverySweepMs: config.core.deliverySweepMs,
+        }
+      : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
   });
   let running: RunningCoreServer;
