@@ -19,6 +19,8 @@ import { createServer } from 'node:http';
 
 const received = [];
 let openSockets = 0;
+/** Answers that were cut off before they were fully written (the gateway went away, or the upstream reset). */
+let cut = 0;
 
 const ANSWER_HEADERS = {
   'keep-alive': 'timeout=30',
@@ -81,15 +83,19 @@ const server = createServer((req, res) => {
   if (req.url.startsWith('/__test/')) {
     if (req.url === '/__test/stats') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ count: received.length, openSockets: openSockets - 1, received }));
+      res.end(JSON.stringify({ count: received.length, openSockets: openSockets - 1, cut, received }));
       return;
     }
     if (req.url === '/__test/reset') {
       received.length = 0;
+      cut = 0;
       res.writeHead(204).end();
       return;
     }
   }
+  res.once('close', () => {
+    if (!res.writableFinished) cut++;
+  });
   const chunks = [];
   const record = (complete) => {
     const body = Buffer.concat(chunks);

@@ -52,7 +52,8 @@ export interface ReceivedRequest {
 export interface CountingUpstream {
   readonly url: string;
   readonly port: number;
-  stats(): Promise<{ count: number; openSockets: number; received: ReceivedRequest[] }>;
+  /** `cut`: answers that ended before they were fully written (the gateway went away, or a reset fault). */
+  stats(): Promise<{ count: number; openSockets: number; cut: number; received: ReceivedRequest[] }>;
   reset(): Promise<void>;
   stop(): Promise<void>;
 }
