@@ -9,6 +9,8 @@
 // --duration S, --warmup S, --scenarios get,create,publish, --no-handshakes, --no-calibrate (skip the bare
 // node:https and bare undici-proxy floors, which the short mode skips anyway), --pki DIR (generated when
 // missing), --out FILE, --profile (writes the gateway's --cpu-prof profile to bench/results/profiles).
+// --soak S runs the soak instead (bench/soak.ts): S seconds of mixed valid traffic with RSS, open descriptors and
+// requests in flight sampled every 10 s.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, availableParallelism } from 'node:os';
@@ -20,6 +22,7 @@ import type { GatewayChildMessage } from './gateway-child.js';
 import { runFreshConnections, runKeepAlive, type LoadResult, type Target } from './load.js';
 import { PROC_AVAILABLE, processTree, treeCpuMicros, treeRssBytes, type CpuMicros } from './proc.js';
 import { buildScenarios, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios.js';
+import { renderSoak, runSoak, type SoakOptions } from './soak.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 type Engine = 'undici' | 'http-proxy';
@@ -428,7 +431,69 @@ function pct(share: number): string {
   return `${Math.floor(share * 1000) / 10}%`;
 }
 
+function parseSoakOptions(argv: readonly string[]): SoakOptions & { readonly pkiDir: string; readonly out: string } {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const number = (name: string, fallback: number): number => {
+    const v = value(name);
+    const n = v === undefined ? fallback : Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
+    return n;
+  };
+  const durationSeconds = number('--soak', 600);
+  const sampleSeconds = number('--soak-sample', 10);
+  const engine = value('--engine') ?? 'undici';
+  if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
+  const xmlParser = value('--xml') ?? 'fast-xml-parser';
+  if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
+  if (durationSeconds > 6 * 3600) throw new Error('--soak is bounded at 6 hours');
+  return {
+    durationSeconds,
+    sampleSeconds,
+    warmupSeconds: number('--soak-warmup', Math.max(sampleSeconds, Math.round(durationSeconds / 10))),
+    totalRps: Math.round(number('--soak-rps', 700)),
+    connections: Math.round(number('--soak-connections', 4)),
+    settleSeconds: number('--soak-settle', 40),
+    engine,
+    xmlParser,
+    pkiDir: resolve(value('--pki') ?? DEFAULT_CERTS_DIR),
+    out: resolve(value('--out') ?? join(PROJECT_ROOT, 'bench', 'results', 'soak.json')),
+  };
+}
+
+async function soakMain(argv: readonly string[]): Promise<number> {
+  const { pkiDir, out, ...opts } = parseSoakOptions(argv);
+  const watchdog = setTimeout(() => {
+    process.stderr.write('soak exceeded its time bound; stopping\n');
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(3);
+  }, (opts.durationSeconds + 120) * 1000);
+  watchdog.unref();
+  if (!PROC_AVAILABLE) throw new Error('the soak samples /proc/<pid> (Linux)');
+  ensurePki(pkiDir);
+  const benchOpts = { pkiDir, engine: opts.engine, xmlParser: opts.xmlParser, profile: false } as BenchOptions;
+  const result = await runSoak(opts, {
+    startUpstream,
+    startGateway: (upstreamOrigin) => startGatewayChild(benchOpts, 'info', upstreamOrigin),
+    stopChild,
+    usage: (gw) => gatewayUsage(gw as GatewayProcess),
+    tls: {
+      ca: readFileSync(join(pkiDir, 'ca.pem')),
+      cert: { 'gp-system': readFileSync(join(pkiDir, 'gp-system.pem')), 'child-health': readFileSync(join(pkiDir, 'child-health.pem')) },
+      key: { 'gp-system': readFileSync(join(pkiDir, 'gp-system-key.pem')), 'child-health': readFileSync(join(pkiDir, 'child-health-key.pem')) },
+    },
+    machine,
+  }, (line) => process.stderr.write(`${line}\n`));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${renderSoak(result)}\n\nJSON: ${out}\n`);
+  return result.passed ? 0 : 2;
+}
+
 async function main(): Promise<number> {
+  if (process.argv.includes('--soak')) return soakMain(process.argv.slice(2));
   const opts = parseOptions(process.argv.slice(2));
   // A hard stop well inside the JWTs' 300 s lifetime, whatever happens.
   const watchdog = setTimeout(() => {

@@ -68,3 +68,34 @@ describe('npm run bench -- --short (CI mode)', () => {
     }
   }, 30_000);
 });
+
+describe('npm run bench -- --soak (a few seconds of it)', () => {
+  it('drives mixed valid traffic, samples RSS, descriptors and in-flight, and reports 0 errors and nothing left in flight', async () => {
+    expect(existsSync(RUNNER), 'dist/bench/run.js is missing: npm test builds it (npm run build)').toBe(true);
+    const out = join(work, 'soak.json');
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [RUNNER, '--soak', '6', '--soak-sample', '2', '--soak-warmup', '2', '--soak-rps', '70', '--soak-settle', '1', '--out', out, '--pki', join(work, 'pki')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.kind).toBe('soak');
+    // Six seconds cannot judge memory flatness: the only failure allowed here is that one.
+    expect(run.code === 0 || result.failures.every((f: string) => f.startsWith('RSS')), `${run.stderr}\n${run.stdout}`).toBe(true);
+    expect(result.totals.requests).toBeGreaterThan(0);
+    expect(result.totals.errors).toBe(0);
+    for (const name of ['get', 'create', 'publish']) expect(result.totals.byOperation[name].requests).toBeGreaterThan(0);
+    expect(result.samples.length).toBeGreaterThanOrEqual(2);
+    for (const sample of result.samples) expect(positive(sample.rssMb) && positive(sample.fds)).toBe(true);
+    expect(result.after).toEqual({ inFlight: 0, inFlightMetric: 0 });
+    expect(run.stdout).toMatch(/NEMS gateway soak/);
+  }, 45_000);
+});
