@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
-import { EXPLICIT_SUBSCRIPTION_XML } from '../helpers/bodies.js';
+import { EXPLICIT_SUBSCRIPTION_XML, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
 import { rawExchange, rawRequest } from '../helpers/raw-client.js';
 
 const READ_PATH = '/STU3/Subscription/abc';
@@ -94,6 +94,18 @@ describe('one request per rejection (D2, D18)', () => {
 });
 
 describe('requests that end their connection (D3)', () => {
+  it('answers a valid publish sent with Connection: close and one stray byte with the upstream answer, once', async () => {
+    const publish = rawRequest('POST', '/STU3/Events/1/$process-message', {
+      ...nemsHeaders('child-health', 'publish', { contentType: 'application/fhir+xml' }), Connection: 'close',
+    }, VACCINATION_PUBLISH_XML);
+    const exchange = await rawExchange(pki, port, [Buffer.concat([publish, Buffer.from('X')])], { client: 'child-health' });
+    expect(exchange.responses.map((r) => r.status)).toEqual([201]);
+    expect(exchange.closedByGateway).toBe(true);
+    const stats = await upstream.stats();
+    expect(stats.received.map((r) => [r.url, r.complete])).toEqual([['/STU3/Events/1/$process-message', true]]);
+    await expectNothingInFlight();
+  });
+
   it('answers a valid create sent with Connection: close and one stray byte with the upstream answer, not a raw 400', async () => {
     const exchange = await rawExchange(pki, port, [Buffer.concat([validCreate({ Connection: 'close' }), Buffer.from('X')])]);
     expect(exchange.responses.map((r) => r.status)).toEqual([201]);
