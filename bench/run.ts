@@ -84,7 +84,8 @@ export interface BenchResult {
   readonly rssMb: Partial<Record<LogLevel, { readonly before: number; readonly duringMax: number; readonly after: number }>>;
 }
 
-function parseOptions(argv: readonly string[]): BenchOptions {
+/** `--name value` options of the command line: a string, a positive number, and the two engine choices. */
+function optionReader(argv: readonly string[]) {
   const value = (name: string): string | undefined => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -95,11 +96,20 @@ function parseOptions(argv: readonly string[]): BenchOptions {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
     return n;
   };
+  const engines = (): { engine: Engine; xmlParser: BenchOptions['xmlParser'] } => {
+    const engine = value('--engine') ?? 'undici';
+    if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
+    const xmlParser = value('--xml') ?? 'fast-xml-parser';
+    if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
+    return { engine, xmlParser };
+  };
+  return { value, number, engines };
+}
+
+function parseOptions(argv: readonly string[]): BenchOptions {
+  const { value, number, engines } = optionReader(argv);
   const short = argv.includes('--short');
-  const engine = value('--engine') ?? 'undici';
-  if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
-  const xmlParser = value('--xml') ?? 'fast-xml-parser';
-  if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
+  const { engine, xmlParser } = engines();
   const logLevels = (value('--log') ?? (short ? 'info' : 'silent,info')).split(',');
   for (const l of logLevels) if (l !== 'silent' && l !== 'warn' && l !== 'info') throw new Error('--log takes silent, warn and/or info');
   const scenarios = (value('--scenarios') ?? SCENARIO_NAMES.join(',')).split(',');
@@ -432,22 +442,10 @@ function pct(share: number): string {
 }
 
 function parseSoakOptions(argv: readonly string[]): SoakOptions & { readonly pkiDir: string; readonly out: string } {
-  const value = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const number = (name: string, fallback: number): number => {
-    const v = value(name);
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
-    return n;
-  };
+  const { value, number, engines } = optionReader(argv);
   const durationSeconds = number('--soak', 600);
   const sampleSeconds = number('--soak-sample', 10);
-  const engine = value('--engine') ?? 'undici';
-  if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
-  const xmlParser = value('--xml') ?? 'fast-xml-parser';
-  if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
+  const { engine, xmlParser } = engines();
   if (durationSeconds > 6 * 3600) throw new Error('--soak is bounded at 6 hours');
   return {
     durationSeconds,
@@ -455,7 +453,7 @@ function parseSoakOptions(argv: readonly string[]): SoakOptions & { readonly pki
     warmupSeconds: number('--soak-warmup', Math.max(sampleSeconds, Math.round(durationSeconds / 10))),
     totalRps: Math.round(number('--soak-rps', 700)),
     connections: Math.round(number('--soak-connections', 4)),
-    settleSeconds: number('--soak-settle', 40),
+    settleSeconds: number('--soak-settle', 10),
     engine,
     xmlParser,
     pkiDir: resolve(value('--pki') ?? DEFAULT_CERTS_DIR),
