@@ -16,6 +16,8 @@ declare module 'autocannon' {
     pipelining?: number;
     bailout?: number;
     sampleInt?: number;
+    /** Requests per second across all connections (unlimited when absent). */
+    overallRate?: number;
   }
 
   interface Histogram {

@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG_PATH } from '../src/paths.js';
 
 export type GatewayChildMessage =
   | { readonly type: 'ready'; readonly port: number; readonly logLevel: string; readonly engine: string }
-  | { readonly type: 'usage'; readonly userMicros: number; readonly systemMicros: number; readonly rssBytes: number }
+  | { readonly type: 'usage'; readonly userMicros: number; readonly systemMicros: number; readonly rssBytes: number; readonly inFlight: number; readonly inFlightMetric: number }
   | { readonly type: 'failed'; readonly problem: string };
 
 async function main(): Promise<void> {
@@ -41,7 +41,12 @@ async function main(): Promise<void> {
   process.on('message', (msg: { type?: string }) => {
     if (msg?.type === 'usage') {
       const cpu = process.cpuUsage();
-      send({ type: 'usage', userMicros: cpu.user, systemMicros: cpu.system, rssBytes: process.memoryUsage.rss() });
+      const rssBytes = process.memoryUsage.rss();
+      // Requests in flight as the gateway counts them and as /metrics reports them (nems_gateway_requests_in_flight).
+      void app.metrics.render().then((exposition) => {
+        const inFlightMetric = Number(/^nems_gateway_requests_in_flight (\d+)/m.exec(exposition.body)?.[1] ?? NaN);
+        send({ type: 'usage', userMicros: cpu.user, systemMicros: cpu.system, rssBytes, inFlight: app.gateway.inFlight, inFlightMetric });
+      });
     } else if (msg?.type === 'stop') {
       // A clean exit, so that --cpu-prof writes its profile.
       void app.stop().finally(() => process.exit(0));

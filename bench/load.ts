@@ -51,7 +51,8 @@ function summarise(latencies: number[], seconds: number, errors: number, statusC
 }
 
 /** Keep-alive load: `connections` connections, each sending the next request as soon as the last is answered. */
-export function runKeepAlive(target: Target, req: LoadRequest, connections: number, durationSeconds: number): Promise<LoadResult> {
+/** Keep-alive load for `durationSeconds`; as fast as the target answers, or at most `overallRate` requests/s in all. */
+export function runKeepAlive(target: Target, req: LoadRequest, connections: number, durationSeconds: number, overallRate?: number): Promise<LoadResult> {
   const latencies: number[] = [];
   const statusCounts: Record<string, number> = {};
   const started = performance.now();
@@ -64,6 +65,7 @@ export function runKeepAlive(target: Target, req: LoadRequest, connections: numb
         ...(req.body !== undefined ? { body: req.body } : {}),
         connections,
         duration: durationSeconds,
+        ...(overallRate !== undefined ? { overallRate } : {}),
         // autocannon checks for the end of the run at each sample: sample often so a run ends on time.
         sampleInt: 100,
         timeout: 10,

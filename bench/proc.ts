@@ -1,7 +1,7 @@
 // CPU time and resident memory of a process and all its descendants, read from /proc (Linux). Where /proc is
 // missing the caller falls back to what the process reports about itself over IPC.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export const PROC_AVAILABLE = existsSync('/proc/self/stat');
 
@@ -90,4 +90,36 @@ export function treeRssBytes(pids: readonly number[]): number {
     }
   }
   return kb * 1024;
+}
+
+/**
+ * How many of the process's open descriptors are TCP connections to `port` (the upstream, in the soak): read from
+ * /proc/<pid>/net/tcp{,6} (socket inode by remote port) and /proc/<pid>/fd (socket:[inode] links).
+ */
+export function tcpConnectionsTo(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // fields: sl, local_address, rem_address, st, …, inode (index 9); st 01 is ESTABLISHED.
+      if (fields.length > 9 && fields[2]!.endsWith(`:${hexPort}`) && fields[3] === '01') inodes.add(fields[9]!);
+    }
+  }
+  let count = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith('socket:[') && inodes.has(target.slice(8, -1))) count++;
+    } catch {
+      // closed between listing and reading
+    }
+  }
+  return count;
 }

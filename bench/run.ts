@@ -9,6 +9,8 @@
 // --duration S, --warmup S, --scenarios get,create,publish, --no-handshakes, --no-calibrate (skip the bare
 // node:https and bare undici-proxy floors, which the short mode skips anyway), --pki DIR (generated when
 // missing), --out FILE, --profile (writes the gateway's --cpu-prof profile to bench/results/profiles).
+// --soak S runs the soak instead (bench/soak.ts): S seconds of mixed valid traffic with RSS, open descriptors and
+// requests in flight sampled every 10 s.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, availableParallelism } from 'node:os';
@@ -21,6 +23,7 @@ import type { GatewayChildMessage } from './gateway-child.js';
 import { runFreshConnections, runKeepAlive, type LoadResult, type Target } from './load.js';
 import { PROC_AVAILABLE, processTree, treeCpuMicros, treeRssBytes, type CpuMicros } from './proc.js';
 import { buildScenarios, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios.js';
+import { renderSoak, runSoak, type SoakOptions } from './soak.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 type Engine = 'undici' | 'http-proxy';
@@ -89,19 +92,20 @@ const BENCH_COMMAND = {
 options: --short, --engine undici|http-proxy, --xml fast-xml-parser|single-pass, --log silent,warn,info,
   --connections N, --duration S, --warmup S, --scenarios ${SCENARIO_NAMES.join(',')}, --no-handshakes,
   --handshake-concurrency N, --calibrate, --no-calibrate, --pki DIR, --out FILE, --profile, -h/--help
-  (see bench/run.ts and docs/benchmark.md)
+soak: --soak S [--soak-sample S] [--soak-warmup S] [--soak-rps N] [--soak-connections N] [--soak-settle S]
+  (see bench/run.ts, bench/soak.ts and docs/benchmark.md)
 `,
   options: Object.fromEntries([
-    ...['engine', 'xml', 'log', 'connections', 'duration', 'warmup', 'handshake-concurrency', 'scenarios', 'pki', 'out'].map((n) => [n, { type: 'string' }] as const),
+    ...['engine', 'xml', 'log', 'connections', 'duration', 'warmup', 'handshake-concurrency', 'scenarios', 'pki', 'out',
+      'soak', 'soak-sample', 'soak-warmup', 'soak-rps', 'soak-connections', 'soak-settle'].map((n) => [n, { type: 'string' }] as const),
     ...['short', 'no-handshakes', 'calibrate', 'no-calibrate', 'profile'].map((n) => [n, { type: 'boolean' }] as const),
   ]) as Record<string, OptionSpec>,
 } as const satisfies CommandSpec<OptionSpecs>;
 
-/** The options, or the exit code when there is nothing to run (--help, a bad command line). */
-function parseOptions(argv: readonly string[]): BenchOptions | number {
-  const args = readCommandArgs(BENCH_COMMAND, argv);
-  if (typeof args === 'number') return args;
-  const flags = args.values as Record<string, string | true | undefined>;
+type Flags = Readonly<Record<string, string | true | undefined>>;
+
+/** Readers over the parsed command line: a string, a flag, a positive number, and the two engine choices. */
+function optionReader(flags: Flags) {
   const value = (name: string): string | undefined => {
     const v = flags[name.slice(2)];
     return typeof v === 'string' ? v : undefined;
@@ -113,11 +117,20 @@ function parseOptions(argv: readonly string[]): BenchOptions | number {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
     return n;
   };
+  const engines = (): { engine: Engine; xmlParser: BenchOptions['xmlParser'] } => {
+    const engine = value('--engine') ?? 'undici';
+    if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
+    const xmlParser = value('--xml') ?? 'fast-xml-parser';
+    if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
+    return { engine, xmlParser };
+  };
+  return { value, flag, number, engines };
+}
+
+function parseOptions(flags: Flags): BenchOptions {
+  const { value, flag, number, engines } = optionReader(flags);
   const short = flag('--short');
-  const engine = value('--engine') ?? 'undici';
-  if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
-  const xmlParser = value('--xml') ?? 'fast-xml-parser';
-  if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
+  const { engine, xmlParser } = engines();
   const logLevels = (value('--log') ?? (short ? 'info' : 'silent,info')).split(',');
   for (const l of logLevels) if (l !== 'silent' && l !== 'warn' && l !== 'info') throw new Error('--log takes silent, warn and/or info');
   const scenarios = (value('--scenarios') ?? SCENARIO_NAMES.join(',')).split(',');
@@ -449,9 +462,61 @@ function pct(share: number): string {
   return `${Math.floor(share * 1000) / 10}%`;
 }
 
+function parseSoakOptions(flags: Flags): SoakOptions & { readonly pkiDir: string; readonly out: string } {
+  const { value, number, engines } = optionReader(flags);
+  const durationSeconds = number('--soak', 600);
+  const sampleSeconds = number('--soak-sample', 10);
+  const { engine, xmlParser } = engines();
+  if (durationSeconds > 6 * 3600) throw new Error('--soak is bounded at 6 hours');
+  return {
+    durationSeconds,
+    sampleSeconds,
+    warmupSeconds: number('--soak-warmup', Math.max(sampleSeconds, Math.round(durationSeconds / 10))),
+    totalRps: Math.round(number('--soak-rps', 700)),
+    connections: Math.round(number('--soak-connections', 4)),
+    settleSeconds: number('--soak-settle', 10),
+    engine,
+    xmlParser,
+    pkiDir: resolve(value('--pki') ?? DEFAULT_CERTS_DIR),
+    out: resolve(value('--out') ?? join(PROJECT_ROOT, 'bench', 'results', 'soak.json')),
+  };
+}
+
+async function soakMain(flags: Flags): Promise<number> {
+  const { pkiDir, out, ...opts } = parseSoakOptions(flags);
+  const watchdog = setTimeout(() => {
+    process.stderr.write('soak exceeded its time bound; stopping\n');
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(3);
+  }, (opts.durationSeconds + 120) * 1000);
+  watchdog.unref();
+  if (!PROC_AVAILABLE) throw new Error('the soak samples /proc/<pid> (Linux)');
+  ensurePki(pkiDir);
+  const benchOpts = { pkiDir, engine: opts.engine, xmlParser: opts.xmlParser, profile: false } as BenchOptions;
+  const result = await runSoak(opts, {
+    startUpstream,
+    startGateway: (upstreamOrigin) => startGatewayChild(benchOpts, 'info', upstreamOrigin),
+    stopChild,
+    usage: (gw) => gatewayUsage(gw as GatewayProcess),
+    tls: {
+      ca: readFileSync(join(pkiDir, 'ca.pem')),
+      cert: { 'gp-system': readFileSync(join(pkiDir, 'gp-system.pem')), 'child-health': readFileSync(join(pkiDir, 'child-health.pem')) },
+      key: { 'gp-system': readFileSync(join(pkiDir, 'gp-system-key.pem')), 'child-health': readFileSync(join(pkiDir, 'child-health-key.pem')) },
+    },
+    machine,
+  }, (line) => process.stderr.write(`${line}\n`));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${renderSoak(result)}\n\nJSON: ${out}\n`);
+  return result.passed ? 0 : 2;
+}
+
 async function main(): Promise<number> {
-  const opts = parseOptions(process.argv.slice(2));
-  if (typeof opts === 'number') return opts;
+  const args = readCommandArgs(BENCH_COMMAND, process.argv.slice(2));
+  if (typeof args === 'number') return args;
+  const flags = args.values as Flags;
+  if (flags.soak !== undefined) return soakMain(flags);
+  const opts = parseOptions(flags);
   // A hard stop well inside the JWTs' 300 s lifetime, whatever happens.
   const watchdog = setTimeout(() => {
     process.stderr.write('benchmark exceeded its time bound; stopping\n');

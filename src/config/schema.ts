@@ -331,6 +331,10 @@ const coreSchema = z
     delivery: z.enum(['folder', 'mesh']).default('folder')
       .describe('Where matched events go: `folder` writes MESH-style files under dataDir/mesh; `mesh` sends them through the MESH API (core.mesh)'),
     mesh: meshDeliverySchema.optional().describe('The MESH API the core sends events through (delivery mesh) and `nems-gateway mailbox --mesh` reads'),
+    deliveryLeaseMs: z.number().int().min(1000).max(3_600_000).default(60_000)
+      .describe('Milliseconds a process holds its claim on delivering an accepted event; after a crash another process (or the restart) takes the delivery over once it expires. Longer than the slowest delivery.'),
+    deliverySweepMs: z.number().int().min(100).max(600_000).default(5_000)
+      .describe('Milliseconds between the delivery loop\'s own looks for events whose claim expired (a crashed process) or that another process sharing core.dataDir accepted; lower delivers those sooner.'),
   })
   .prefault({})
   .check((ctx) => {

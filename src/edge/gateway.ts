@@ -14,10 +14,12 @@ import { outcomeContentType, outcomeMedia, renderOperationOutcome } from '../fhi
 import { pickRequestId } from '../nems/identifiers.js';
 import { REDACT_PATHS } from '../observability/logger.js';
 import { traceContextFor } from '../observability/trace-context.js';
-import { declaresBody, renderRejection, type Decision, type LifecycleStage, type RenderedRejection, type RequestLifecycle } from '../pipeline/request-lifecycle.js';
+import { renderRejection, type Decision, type LifecycleStage, type RenderedRejection, type RequestLifecycle } from '../pipeline/request-lifecycle.js';
 import type { InboundRequest } from '../pipeline/types.js';
 import { UpstreamError, type Upstream } from '../upstream/types.js';
 import type { ConnectionAdmission } from './admission.js';
+import { createConnectionGuard, endAfterFlush } from './connection-guard.js';
+import { framingRejection } from './request-framing.js';
 import { peerFacts } from './peer-identity.js';
 import { readBody } from './read-body.js';
 import { loadEdgeTls, type EdgeTlsMaterial } from './tls.js';
@@ -67,6 +69,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let draining = false;
   let inFlight = 0;
   const requestLog = logger.child({}, { redact: { paths: [...REQUEST_LINE_REDACT_PATHS], censor: '[REDACTED]' } });
+  // One request at a time per connection and nothing after a rejection (see connection-guard.ts).
+  const guard = createConnectionGuard({ onRefused: (reason) => logger.debug({ event: 'request_refused', reason }, 'request on a closing connection ignored') });
 
   const server = createServer(
     {
@@ -81,12 +85,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // Node enforces headersTimeout/requestTimeout only when it checks (default every 30 s): check often enough
       // that a slow client is cut off close to its deadline.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+      // Host is checked by framingRejection, which answers with an OperationOutcome through the connection guard.
+      requireHostHeader: false,
     },
-    (req, res) => void handle(req, res, false),
+    (req, res) => guard.admit(req, res, () => void handle(req, res, false)),
   );
   server.maxConnections = limits.maxConnections;
   // Expect: 100-continue requests get every head check before the client is invited to send its body.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => guard.admit(req, res, () => void handle(req, res, true)));
+  // Any other expectation is refused (417) by framingRejection rather than by Node outside the guard.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => guard.admit(req, res, () => void handle(req, res, false)));
   server.on('secureConnection', (socket: TLSSocket) => {
     observer.connectionOpened();
     socket.once('close', () => observer.connectionClosed());
@@ -97,7 +105,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Node leaves the socket open after some of these (ERR_TLS_HANDSHAKE_TIMEOUT): a silent client must not hold it.
     tlsSocket.destroy();
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (guard.mayAnswerClientError(socket)) answerClientError(err, socket);
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
     const admission = options.admit?.(req.socket as TLSSocket);
@@ -112,11 +122,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const trace = traceContextFor(req.headers);
     const log: RequestLine = { requestId, traceId: trace.traceId, method: req.method ?? 'GET' };
     let route: RouteLabel = 'unmatched';
+    let finished = false;
     try {
+      // A request line or head the gateway does not take (HTTP version, Host count, Connection naming a checked header).
+      const framing = framingRejection(req);
+      if (framing) {
+        sendRejection(res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), framing));
+        finish('rejected', { code: framing.code, stage: 'edge' });
+        return;
+      }
       const refusal = admission instanceof Promise ? await admission : admission;
       if (refusal) {
         log.admission = refusal.reason;
-        sendRejection(req, res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), refusal.rejection));
+        sendRejection(res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), refusal.rejection));
         finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
         return;
       }
@@ -124,7 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       route = recordDecision(decision, log);
       if (decision.action === 'reject') {
         if (decision.identity) observer.identityRejected(decision.identity);
-        sendRejection(req, res, decision);
+        sendRejection(res, decision);
         finish('rejected', { code: decision.code, stage: decision.stage });
         return;
       }
@@ -141,7 +159,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (err.kind !== 'aborted' && !res.headersSent) {
           const code: SpineCode = err.kind === 'timeout' ? 'GATEWAY_TIMEOUT' : 'BAD_GATEWAY';
           const diagnostics = code === 'GATEWAY_TIMEOUT' ? 'The NEMS service did not answer in time' : 'The NEMS service could not be reached';
-          sendRejection(req, res, lifecycle.reject(decision.ctx, { code, diagnostics }, 'edge'));
+          sendRejection(res, lifecycle.reject(decision.ctx, { code, diagnostics }, 'edge'));
           log.code = code;
         }
         finish('upstream_error', undefined, upstreamSeconds, err.kind);
@@ -150,7 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // A bug, never a client's fault: answer 500 without internals, log the detail for operators.
       logger.error({ requestId, err }, 'unexpected error handling request');
       if (!res.headersSent) {
-        sendRejection(req, res, renderRejection(requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, outcomeMedia('xml')));
+        sendRejection(res, renderRejection(requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, outcomeMedia('xml')));
       } else {
         res.destroy();
       }
@@ -163,6 +181,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       upstreamSeconds?: number,
       upstreamFailure?: UpstreamError['kind'],
     ): void {
+      if (finished) return;
+      finished = true;
       inFlight--;
       requestDone();
       const seconds = (performance.now() - started) / 1000;
@@ -225,6 +245,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${outcomeContentType('xml')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `X-Request-ID: ${id}\r\nConnection: close\r\n\r\n${body}`,
     );
+    endAfterFlush(socket);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -284,14 +305,14 @@ function recordDecision(decision: Decision, log: RequestLine): RouteLabel {
   return route;
 }
 
-function sendRejection(req: IncomingMessage, res: ServerResponse, rejection: RenderedRejection): void {
+function sendRejection(res: ServerResponse, rejection: RenderedRejection): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  // An unread body is never drained for a rejected request: close the connection instead.
-  const headers = !req.complete && declaresBody(req.headers) ? { ...rejection.headers, connection: 'close' } : rejection.headers;
-  res.writeHead(rejection.status, headers);
+  // One request per rejection: nothing after it on this connection is read as a request (connection-guard.ts), and an
+  // unread body is never drained.
+  res.writeHead(rejection.status, { ...rejection.headers, connection: 'close' });
   res.end(rejection.body);
 }
 

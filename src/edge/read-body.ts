@@ -7,6 +7,8 @@ import { PayloadTooLargeError } from '../pipeline/types.js';
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new PayloadTooLargeError('declared body over limit'));
+  // A request whose connection has gone before its body was read never emits another event.
+  if (req.destroyed && !req.readableEnded) return Promise.reject(new Error('client aborted'));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -76,6 +76,14 @@ export interface NemsCoreOptions {
    * per `control.messageId`, and throw when it cannot record the message.
    */
   readonly deliver?: (control: MeshControl, body: Buffer, publicationId: string) => void;
+  /** How long a claim on a publication's delivery lasts before another process (or a restart) may take it over. */
+  readonly deliveryLeaseMs?: number;
+  /**
+   * How often the delivery loop looks for pending publications nobody holds a live claim on, besides running after
+   * each publish: claims left by a process that died, and publications another process sharing the data
+   * directory accepted.
+   */
+  readonly deliverySweepMs?: number;
 }
 
 export type HeaderValue = string | string[] | number | undefined;
@@ -100,7 +108,9 @@ export const DEFAULT_SUBSCRIPTION_MAX_BYTES = 256 * 1024;
 export const DEFAULT_PUBLISH_MAX_BYTES = 3 * 1024 * 1024;
 const MAX_URL_LENGTH = 2048;
 /** How long one process may hold a publication before another may take its delivery over. */
-const DELIVERY_LEASE_MS = 60_000;
+export const DEFAULT_DELIVERY_LEASE_MS = 60_000;
+/** How often the delivery loop sweeps for publications whose claim has expired. */
+export const DEFAULT_DELIVERY_SWEEP_MS = 5_000;
 const matchRoute = createRouteMatcher(NEMS_ROUTES);
 
 class Reply {
@@ -143,6 +153,9 @@ export class NemsCore {
   private closed = false;
   /** Lease owner name for this process's delivery loop. */
   private readonly instanceId = `${process.pid}-${randomUUID()}`;
+  private readonly deliveryLeaseMs: number;
+  /** Runs the delivery loop on its own, so an expired claim is taken over without waiting for a publish. */
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly options: NemsCoreOptions) {
     const baseUrl = options.baseUrl;
@@ -154,9 +167,13 @@ export class NemsCore {
     this.maxSubscriptionBytes = options.maxSubscriptionBytes ?? DEFAULT_SUBSCRIPTION_MAX_BYTES;
     this.maxPublishBytes = options.maxPublishBytes ?? DEFAULT_PUBLISH_MAX_BYTES;
     this.now = options.now ?? Date.now;
+    this.deliveryLeaseMs = options.deliveryLeaseMs ?? DEFAULT_DELIVERY_LEASE_MS;
     this.store = CoreStore.open(options.dataDir);
-    // Publications accepted (202) before a restart but not yet delivered resume now.
+    // Publications accepted (202) before a restart but not yet delivered resume now; those a dead process still
+    // holds a claim on resume at the first sweep after the claim expires.
     this.schedule();
+    this.sweep = setInterval(() => this.schedule(), options.deliverySweepMs ?? DEFAULT_DELIVERY_SWEEP_MS);
+    this.sweep.unref();
   }
 
   get isOpen(): boolean {
@@ -422,7 +439,7 @@ export class NemsCore {
         if (batch.length === 0) break;
         for (const publication of batch) {
           if (this.closed) return;
-          if (this.store.claimPublication(publication.id, this.instanceId, this.now(), DELIVERY_LEASE_MS)) await this.deliver(publication);
+          if (this.store.claimPublication(publication.id, this.instanceId, this.now(), this.deliveryLeaseMs)) await this.deliver(publication);
         }
       }
     }
@@ -506,6 +523,7 @@ export class NemsCore {
   /** Finishes in-flight deliveries, then closes the store. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.sweep);
     await this.idle();
     this.closed = true;
     this.store.close();

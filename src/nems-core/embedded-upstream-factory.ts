@@ -45,6 +45,8 @@ export async function createEmbeddedUpstream(config: Config, logger: Logger, loc
     maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
     rejectRepeatedDigitNhsNumbers: config.nems.rejectRepeatedDigitNhsNumbers,
     acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
+    deliveryLeaseMs: config.core.deliveryLeaseMs,
+    deliverySweepMs: config.core.deliverySweepMs,
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
     logger: logger.child({ component: 'nems-core' }),
   });

@@ -176,6 +176,8 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
           maxPublishBytes: config.nems.publishMaxBytes,
           maxSubscriptionBytes: config.nems.subscriptionMaxBytes,
           acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
+          deliveryLeaseMs: config.core.deliveryLeaseMs,
+          deliverySweepMs: config.core.deliverySweepMs,
         }
       : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),

@@ -3,14 +3,8 @@
 // Moved here from edge/gateway.ts so the socket-free lifecycle can decide them.
 import type { OutgoingHttpHeaders } from 'node:http';
 import { HOP_BY_HOP_HEADERS, headersToDrop } from '../upstream/types.js';
+import { isGatewayOwnedHeader } from './gateway-owned-headers.js';
 import type { InboundRequest, RequestContext } from './types.js';
-
-/** Identity headers the gateway owns: whatever a client sends under these names is dropped before ours are added. */
-export const GATEWAY_OWNED_HEADERS: ReadonlySet<string> = new Set([
-  'x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
-  'forwarded', 'x-real-ip', 'x-client-cert', 'x-ssl-client-cert', 'x-ssl-client-dn', 'x-nems-gateway-endpoint',
-  'x-nems-gateway-asid', 'x-request-id', 'host', 'content-length', 'traceparent', 'tracestate',
-]);
 
 export function forwardHeaders(inbound: InboundRequest, ctx: RequestContext, body: Buffer | undefined): OutgoingHttpHeaders {
   const drop = dropSetFor(inbound.headers.connection);
@@ -19,7 +13,7 @@ export function forwardHeaders(inbound: InboundRequest, ctx: RequestContext, bod
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (drop.has(lower) || GATEWAY_OWNED_HEADERS.has(lower) || lower in ctx.forwardHeaders) continue;
+    if (drop.has(lower) || isGatewayOwnedHeader(name) || lower in ctx.forwardHeaders) continue;
     const existing = out[name];
     out[name] = existing === undefined ? raw[i + 1]! : Array.isArray(existing) ? [...existing, raw[i + 1]!] : [String(existing), raw[i + 1]!];
   }

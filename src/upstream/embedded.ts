@@ -13,6 +13,8 @@ export class EmbeddedUpstream implements Upstream {
 
   async forward(request: ForwardRequest, clientRequest: IncomingMessage, res: ServerResponse): Promise<ForwardResult> {
     const started = performance.now();
+    // The client left while the request was being checked: the core never sees it.
+    if (res.destroyed) throw new UpstreamError('aborted', 'client went away');
     let clientGone = false;
     const onClose = () => {
       if (!res.writableFinished) clientGone = true;

@@ -2,6 +2,10 @@
 // Known http-proxy defects handled here: (1) it leaks the upstream request when the client goes away after the
 // request body was complete, so we destroy it ourselves on response 'close'; (2) it skips its 'proxyReq' event for
 // `Expect: 100-continue`, so every header is computed before proxy.web() and never in that event.
+// The response is relayed by this file (selfHandleResponse), as the undici engine does: collected up to
+// BUFFER_LIMIT and written at once, streamed beyond, so an upstream that fails part-way through a response the
+// client has not seen yet is still a 502 rather than a cut connection. Node's HTTP client skips interim (1xx)
+// answers itself.
 import { Agent as HttpAgent, type IncomingMessage, type ServerResponse, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -10,10 +14,15 @@ import { createRequire } from 'node:module';
 import type httpProxy from 'http-proxy';
 import type { UpstreamConfig } from '../config/schema.js';
 import { tcpReachable } from './reachability.js';
-import { endToEndRequestHeaders, headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
+import { endToEndResponseHeaders } from './response-headers.js';
+import { endToEndRequestHeaders, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
 
 const PROXY_REQ = Symbol('nems.proxyReq');
-type TrackedRequest = IncomingMessage & { [PROXY_REQ]?: ClientRequest };
+const RELAY = Symbol('nems.relay');
+type TrackedRequest = IncomingMessage & { [PROXY_REQ]?: ClientRequest; [RELAY]?: (proxyRes: IncomingMessage) => void };
+
+/** Responses up to this size are collected and written to the client at once (as in the undici engine). */
+const BUFFER_LIMIT = 64 * 1024;
 
 export class HttpProxyForwarder implements Upstream {
   readonly kind = 'http:http-proxy';
@@ -26,20 +35,12 @@ export class HttpProxyForwarder implements Upstream {
     this.#target = new URL(config.url);
     // Loaded on first use, not at import: the default engine (undici) never pays for it.
     const { createProxyServer } = createRequire(import.meta.url)('http-proxy') as typeof httpProxy;
-    this.#proxy = createProxyServer({ xfwd: false, changeOrigin: true, ws: false, selfHandleResponse: false });
+    this.#proxy = createProxyServer({ xfwd: false, changeOrigin: true, ws: false, selfHandleResponse: true });
     // Used only to find the upstream request for cancellation; never for headers (see file comment).
     this.#proxy.on('proxyReq', (proxyReq, req) => {
       (req as TrackedRequest)[PROXY_REQ] = proxyReq;
     });
-    this.#proxy.on('proxyRes', (proxyRes, _req, res) => {
-      // Every hop-by-hop header goes, the upstream's own Connection too: http-proxy then sets the client's
-      // connection header itself (keep-alive), so an upstream `Connection: close` never closes the client's socket.
-      for (const name of headersToDrop(proxyRes.headers.connection)) delete proxyRes.headers[name];
-      // http-proxy leaves the client waiting when the upstream dies mid-response; cut the client connection instead.
-      proxyRes.once('close', () => {
-        if (!proxyRes.complete) res.destroy();
-      });
-    });
+    this.#proxy.on('proxyRes', (proxyRes, req) => (req as TrackedRequest)[RELAY]?.(proxyRes));
   }
 
   #agent(request: ForwardRequest): HttpAgent {
@@ -71,6 +72,8 @@ export class HttpProxyForwarder implements Upstream {
 
   forward(request: ForwardRequest, clientRequest: IncomingMessage, res: ServerResponse): Promise<ForwardResult> {
     const started = performance.now();
+    // The client left while the request was being checked: nothing goes upstream (its 'close' has already fired).
+    if (res.destroyed) return Promise.reject(new UpstreamError('aborted', 'client went away'));
     const tracked = clientRequest as TrackedRequest;
     return new Promise<ForwardResult>((resolve, reject) => {
       let settled = false;
@@ -80,7 +83,51 @@ export class HttpProxyForwarder implements Upstream {
         settled = true;
         clearTimeout(timer);
         res.off('close', onClose);
+        tracked[RELAY] = undefined;
         fn();
+      };
+      /** The upstream failed: a 502/504 while nothing was written to the client, else the client's connection ends. */
+      const failed = (err: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          settle(() => reject(new UpstreamError('aborted', 'upstream response interrupted', { cause: err })));
+          return;
+        }
+        const kind = timedOut ? 'timeout' : 'unreachable';
+        settle(() => reject(new UpstreamError(kind, kind === 'timeout' ? 'upstream did not answer in time' : 'upstream unreachable', { cause: err })));
+      };
+      tracked[RELAY] = (proxyRes) => {
+        const status = proxyRes.statusCode ?? 502;
+        const headers = endToEndResponseHeaders(proxyRes.headers);
+        let chunks: Buffer[] | undefined = [];
+        let size = 0;
+        proxyRes.on('error', () => undefined); // reported through 'close' below
+        proxyRes.on('data', (chunk: Buffer) => {
+          if (chunks) {
+            chunks.push(chunk);
+            size += chunk.length;
+            if (size <= BUFFER_LIMIT) return;
+            res.writeHead(status, headers);
+            for (const c of chunks) res.write(c);
+            chunks = undefined;
+            return;
+          }
+          if (!res.write(chunk)) {
+            proxyRes.pause();
+            res.once('drain', () => proxyRes.resume());
+          }
+        });
+        proxyRes.once('end', () => {
+          if (!chunks) {
+            res.end();
+            return;
+          }
+          res.writeHead(status, headers);
+          res.end(chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : Buffer.concat(chunks, size));
+        });
+        proxyRes.once('close', () => {
+          if (!proxyRes.complete) failed(new Error('upstream response interrupted'));
+        });
       };
       const onClose = () => {
         // http-proxy only aborts on the request's 'aborted'; a client leaving after its body is done leaks the
@@ -109,15 +156,7 @@ export class HttpProxyForwarder implements Upstream {
           buffer: Readable.from(request.body ? [request.body] : []),
           proxyTimeout: this.config.timeoutMs + 1000,
         },
-        (err) => {
-          if (res.headersSent) {
-            res.destroy();
-            settle(() => reject(new UpstreamError('aborted', 'upstream response interrupted', { cause: err })));
-            return;
-          }
-          const kind = timedOut ? 'timeout' : 'unreachable';
-          settle(() => reject(new UpstreamError(kind, kind === 'timeout' ? 'upstream did not answer in time' : 'upstream unreachable', { cause: err })));
-        },
+        (err) => failed(err),
       );
     });
   }

@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
+import type { Socket } from 'node:net';
+import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
+import { dropInterimResponses } from './interim-responses.js';
 import { tcpReachable } from './reachability.js';
 import { endToEndResponseHeaders } from './response-headers.js';
 import { HOP_BY_HOP_HEADERS, endToEndRequestHeaders, headersToDrop, UpstreamError, type ForwardRequest, type ForwardResult, type Upstream, type UpstreamReadiness } from './types.js';
@@ -49,25 +51,33 @@ export class UndiciForwarder implements Upstream {
       const tls = this.config.tls;
       const certPath = clientCert?.cert ?? tls?.cert;
       const keyPath = clientCert?.key ?? tls?.key;
-      pool = new (loadUndici().Pool)(this.#origin.origin, {
+      const { Pool: UndiciPool, buildConnector: buildUndiciConnector } = loadUndici();
+      // undici's own connector, with every new socket passed through the 1xx filter (interim-responses.ts).
+      const connector = buildUndiciConnector({
+        timeout: this.config.connectTimeoutMs,
+        ...(this.#origin.protocol === 'https:'
+          ? {
+              ...(tls?.ca ? { ca: readFileSync(tls.ca) } : {}),
+              ...(certPath ? { cert: readFileSync(certPath) } : {}),
+              ...(keyPath ? { key: readFileSync(keyPath) } : {}),
+              ...(tls?.servername ? { servername: tls.servername } : {}),
+              minVersion: 'TLSv1.2' as const,
+              rejectUnauthorized: true,
+            }
+          : {}),
+      });
+      pool = new UndiciPool(this.#origin.origin, {
         connections: this.config.maxSockets,
         pipelining: 1,
         keepAliveTimeout: 30_000,
-        connectTimeout: this.config.connectTimeoutMs,
         headersTimeout: this.config.timeoutMs,
         bodyTimeout: this.config.timeoutMs,
-        ...(this.#origin.protocol === 'https:'
-          ? {
-              connect: {
-                ...(tls?.ca ? { ca: readFileSync(tls.ca) } : {}),
-                ...(certPath ? { cert: readFileSync(certPath) } : {}),
-                ...(keyPath ? { key: readFileSync(keyPath) } : {}),
-                ...(tls?.servername ? { servername: tls.servername } : {}),
-                minVersion: 'TLSv1.2' as const,
-                rejectUnauthorized: true,
-              },
-            }
-          : {}),
+        connect: (options: buildConnector.Options, callback: buildConnector.Callback) =>
+          connector(options, (...result: Parameters<buildConnector.Callback>) => {
+            const socket = result[1] as Socket | null;
+            if (socket) dropInterimResponses(socket);
+            callback(...result);
+          }),
       });
       this.#pools.set(key, pool);
     }
@@ -76,11 +86,12 @@ export class UndiciForwarder implements Upstream {
 
   forward(request: ForwardRequest, clientRequest: IncomingMessage, res: ServerResponse): Promise<ForwardResult> {
     const started = performance.now();
+    // The client left while the request was being checked: nothing goes upstream (its 'close' has already fired).
+    if (res.destroyed) return Promise.reject(new UpstreamError('aborted', 'client went away'));
     const headers = { ...endToEndRequestHeaders(request.headers), host: this.#host } as Record<string, string | string[]>;
     return new Promise<ForwardResult>((resolve, reject) => {
       let controller: Controller | undefined;
       let clientGone = false;
-      let responseStarted = false;
       let responseEnded = false;
       let settled = false;
       let status = 0;
@@ -110,12 +121,15 @@ export class UndiciForwarder implements Upstream {
         if (settled) return;
         settled = true;
         cleanup();
-        if (responseStarted || res.headersSent) {
-          // The upstream began answering: the only honest signal left is to cut the client connection.
+        if (res.headersSent) {
+          // Part of the answer has gone to the client: the only honest signal left is to end the connection short
+          // of the length it was promised, which the client detects.
           res.destroy();
           reject(new UpstreamError('aborted', 'upstream response interrupted', { cause: err }));
           return;
         }
+        // Nothing reached the client yet (a response under BUFFER_LIMIT is still being collected): a 502 or 504.
+        chunks = undefined;
         reject(toUpstreamError(err, clientGone));
       };
       /** Switches from collecting to streaming: the head and what was collected go out now. */
@@ -134,7 +148,8 @@ export class UndiciForwarder implements Upstream {
           if (clientGone) c.abort(new Error('client went away'));
         },
         onResponseStart(_c, statusCode, upstreamHeaders) {
-          responseStarted = true;
+          // Interim answers are never relayed (interim-responses.ts removes them before the parser; this is the rest).
+          if (statusCode < 200) return;
           status = statusCode;
           responseHeaders = relayedHeaders(upstreamHeaders);
         },

@@ -13,15 +13,15 @@ const work = mkdtempSync(join(tmpdir(), 'nems-bench-'));
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function runShortBenchmark(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the benchmark with `args`, its own PKI (never certs-example/generated) and output file; bounded. */
+function runBenchmark(args: readonly string[], out: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    // Its own PKI, so the test never touches certs-example/generated.
-    const child = spawn(process.execPath, [RUNNER, '--short', '--out', out, '--pki', join(work, 'pki')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [RUNNER, ...args, '--out', out, '--pki', join(work, 'pki')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 28_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -36,7 +36,7 @@ describe('npm run bench -- --short (CI mode)', () => {
   it('runs every scenario through the gateway and straight to the upstream, prints a table and writes JSON with figures', async () => {
     expect(existsSync(RUNNER), 'dist/bench/run.js is missing: npm test builds it (npm run build)').toBe(true);
     const out = join(work, 'latest.json');
-    const run = await runShortBenchmark(out);
+    const run = await runBenchmark(['--short'], out, 28_000);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/GET subscription/);
     expect(run.stdout).toMatch(/gateway RSS/);
@@ -67,4 +67,23 @@ describe('npm run bench -- --short (CI mode)', () => {
       expect(positive(rss.before) && positive(rss.duringMax) && positive(rss.after)).toBe(true);
     }
   }, 30_000);
+});
+
+describe('npm run bench -- --soak (a few seconds of it)', () => {
+  it('drives mixed valid traffic, samples RSS, descriptors and in-flight, and reports 0 errors and nothing left in flight', async () => {
+    expect(existsSync(RUNNER), 'dist/bench/run.js is missing: npm test builds it (npm run build)').toBe(true);
+    const out = join(work, 'soak.json');
+    const run = await runBenchmark(['--soak', '6', '--soak-sample', '2', '--soak-warmup', '2', '--soak-rps', '70', '--soak-settle', '1'], out, 40_000);
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.kind).toBe('soak');
+    // Six seconds cannot judge memory flatness: the only failure allowed here is that one.
+    expect(run.code === 0 || result.failures.every((f: string) => f.startsWith('RSS')), `${run.stderr}\n${run.stdout}`).toBe(true);
+    expect(result.totals.requests).toBeGreaterThan(0);
+    expect(result.totals.errors).toBe(0);
+    for (const name of ['get', 'create', 'publish']) expect(result.totals.byOperation[name].requests).toBeGreaterThan(0);
+    expect(result.samples.length).toBeGreaterThanOrEqual(2);
+    for (const sample of result.samples) expect(positive(sample.rssMb) && positive(sample.fds)).toBe(true);
+    expect(result.after).toEqual({ inFlight: 0, inFlightMetric: 0 });
+    expect(run.stdout).toMatch(/NEMS gateway soak/);
+  }, 45_000);
 });

@@ -45,19 +45,23 @@ export interface ReceivedRequest {
   readonly rawHeaders: string[];
   /** base64 */
   readonly body: string;
+  /** False when the request was cut off before its end (the upstream records partial requests too). */
+  readonly complete: boolean;
 }
 
 export interface CountingUpstream {
   readonly url: string;
   readonly port: number;
-  stats(): Promise<{ count: number; openSockets: number; received: ReceivedRequest[] }>;
+  /** `cut`: answers that ended before they were fully written (the gateway went away, or a reset fault). */
+  stats(): Promise<{ count: number; openSockets: number; cut: number; received: ReceivedRequest[] }>;
   reset(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startCountingUpstream(): Promise<CountingUpstream> {
-  const child: ChildProcess = spawn(process.execPath, [UPSTREAM_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
+/** Starts the counting upstream process, on `port` when given (to bring a stopped upstream back at its address). */
+export async function startCountingUpstream(port?: number): Promise<CountingUpstream> {
+  const child: ChildProcess = spawn(process.execPath, [UPSTREAM_SCRIPT, ...(port ? [String(port)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listening = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
@@ -67,7 +71,7 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
     child.once('exit', (code) => reject(new Error(`upstream exited ${code}`)));
     setTimeout(() => reject(new Error('upstream did not start')), 10_000).unref();
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${listening}`;
   const control = (path: string) =>
     new Promise<Buffer>((resolve, reject) => {
       const req = httpRequest(`${url}${path}`, { agent: false }, (res) => {
@@ -80,7 +84,7 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
     });
   return {
     url,
-    port,
+    port: listening,
     stats: async () => JSON.parse((await control('/__test/stats')).toString()),
     reset: async () => {
       await control('/__test/reset');
