@@ -111,8 +111,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
     const admission = options.admit?.(req.socket as TLSSocket);
-    // Its certificate was revoked after the handshake: nothing more is served; the connection is being closed.
-    if (admission === 'ignore') return;
+    // Its certificate was revoked after the handshake: nothing more is served. The connection guard starts a request
+    // only once the response before it is written, so nothing is owed on this connection any more: close it.
+    if (admission === 'ignore') {
+      req.socket.destroy();
+      return;
+    }
     const started = performance.now();
     inFlight++;
     const requestDone = observer.requestStarted();

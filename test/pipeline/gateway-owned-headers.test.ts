@@ -11,11 +11,13 @@ describe('isGatewayOwnedHeader', () => {
     'X-Client-DN', 'X-Client-Verify', 'X-Client-Cert', 'X-Client-Cert-Chain-Verified', 'Client-Cert', 'Client-Cert-Chain',
     'X-Amzn-Mtls-Clientcert', 'CloudFront-Viewer-Cert-Sha256', 'cf-cert-verified', 'X-ARR-ClientCert', 'X-Envoy-External-Address',
     'X-NEMS-Gateway-ASID', 'x-request-id', 'X_Request_ID', 'Host', 'Content-Length', 'content_length',
+    // The W3C trace context of this hop replaces the client's (observability/trace-context.ts).
+    'traceparent', 'tracestate', 'TraceParent',
   ])('owns %s', (name) => {
     expect(isGatewayOwnedHeader(name)).toBe(true);
   });
 
-  it.each(['fromASID', 'toASID', 'InteractionID', 'Authorization', 'Content-Type', 'Accept', 'X-Client-Header', 'X-Custom', 'Prefer', 'traceparent', 'If-Match'])(
+  it.each(['fromASID', 'toASID', 'InteractionID', 'Authorization', 'Content-Type', 'Accept', 'X-Client-Header', 'X-Custom', 'Prefer', 'If-Match'])(
     'leaves the client header %s alone',
     (name) => {
       expect(isGatewayOwnedHeader(name)).toBe(false);
