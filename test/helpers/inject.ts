@@ -13,12 +13,16 @@ import { createStages, type StageDeps } from '../../src/pipeline/stages/index.js
 import { PASS, PayloadTooLargeError, STAGE_NAMES, type InboundRequest, type RequestContext, type StageName, type StageSet } from '../../src/pipeline/types.js';
 import { EXAMPLE_ENDPOINTS, type ExampleEndpointName } from './endpoints.js';
 
-/** A Config with every `nems` default (the policy table's assumption) plus optional overrides. */
+/**
+ * A Config with every `nems` default (the policy table's assumption) plus optional overrides, under
+ * `policy.profile: strict` (the guide to the letter, which the tables were written against) unless `rest.policy` says.
+ */
 export function policyConfig(nems: Record<string, unknown> = {}, rest: Record<string, unknown> = {}): Config {
   return configSchema.parse({
     server: { tls: { cert: '/x/cert.pem', key: '/x/key.pem', ca: '/x/ca.pem' } },
     registry: { path: '/x/registry.yaml' },
     nems,
+    policy: { profile: 'strict' },
     ...rest,
   });
 }
