@@ -94,7 +94,7 @@ const EXTRA: readonly { readonly rule: RuleId; readonly request: InjectRequest; 
   { rule: 'criteria.syntax', request: create(subscriptionXml({ ...EXPLICIT_SUBSCRIPTION, criteria: '/Bundle?type=message&eventcode=PDS001' })) },
   { rule: 'body.malformed', request: create('<Subscription xmlns="http://hl7.org/fhir">') },
   { rule: 'body.unsafe-content', request: create('<!DOCTYPE x><Subscription xmlns="http://hl7.org/fhir"/>') },
-  { rule: 'body.required', request: { ...create(''), body: Buffer.alloc(0), headers: [...create('').headers, ['Content-Length', '0']] } },
+  { rule: 'body.required', request: { ...create(''), body: Buffer.alloc(0), headers: [...(create('').headers ?? []), ['Content-Length', '0']] } },
   { rule: 'event.structure', request: publish('<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/></Bundle>') },
   { rule: 'event.code', request: publish(vaccinationPublishXml().replace('<code value="vaccinations-1"/>', '<code value="pds-change-of-gp-1"/>')) },
   { rule: 'event.routing-demographics', request: publish(vaccinationPublishXml().replace(/<extension url="birthDateTime">[\s\S]*?<\/extension>/, '')) },
