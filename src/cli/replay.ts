@@ -19,7 +19,6 @@
 // 1 when any request would be refused under the configuration, 0 when all would be forwarded, 2 for bad input.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
 import { ConfigError, configPathFromEnv, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { certificateIdentity } from '../edge/peer-identity.js';
@@ -28,6 +27,7 @@ import type { EndpointRegistry, PeerFacts } from '../identity/types.js';
 import { openPdsLookup } from '../pds/index.js';
 import type { PdsLookup } from '../pds/types.js';
 import { RequestLifecycle, type Decision } from '../pipeline/request-lifecycle.js';
+import { nodeHeaders } from '../pipeline/node-headers.js';
 import { createStages } from '../pipeline/stages/index.js';
 import { PASS, PayloadTooLargeError, type InboundRequest, type StageSet } from '../pipeline/types.js';
 import { RULE_IDS, ruleDefinition, type RuleId } from '../rules/catalogue.js';
@@ -155,19 +155,6 @@ function readRecord(value: unknown, line: number, now: number): ReplayRecord {
   if (!Number.isFinite(receivedAt)) throw new Error('receivedAt must be an ISO 8601 date and time');
   const label = text('label');
   return { line, ...(label !== undefined ? { label } : {}), peer, method, target: path, headers, ...(body ? { body } : {}), receivedAt };
-}
-
-/** Node's view of raw header pairs: lower-case names, repeats joined with ', ' (first kept for the singular ones). */
-function nodeHeaders(raw: readonly (readonly [string, string])[]): IncomingHttpHeaders {
-  const singular = new Set(['authorization', 'content-length', 'content-type', 'host', 'user-agent']);
-  const headers: Record<string, string> = {};
-  for (const [name, value] of raw) {
-    const key = name.toLowerCase();
-    const existing = headers[key];
-    if (existing === undefined) headers[key] = value;
-    else if (!singular.has(key)) headers[key] = `${existing}, ${value}`;
-  }
-  return headers;
 }
 
 function inboundOf(record: ReplayRecord): InboundRequest {

@@ -434,7 +434,7 @@ const policySchema = z
       .describe('strict: the NEMS guide and Spine Core to the letter, every conformance rule enforced; compatible: the rules real NEMS clients break are reported, and the wider readings the sources allow are taken (README, rule catalogue).'),
     mode: z.enum(['enforce', 'report']).default('enforce')
       .describe('report: every conformance rule reports instead of enforcing (a request is forwarded unchanged and the rule ids are logged and counted); security rules still reject. Use it to measure before enforcing.'),
-    rules: z.partialRecord(z.enum(CONFORMANCE_RULE_IDS as [string, ...string[]]), ruleAction).default({})
+    rules: z.partialRecord(z.enum(CONFORMANCE_RULE_IDS), ruleAction).default({})
       .describe('Per conformance rule: enforce, report or off, over the profile and mode (e.g. { jwt.max-lifetime: enforce }). Security rules cannot be set.'),
   })
   .prefault({});

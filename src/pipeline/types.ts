@@ -1,7 +1,8 @@
 // The stage contract: every check on the request path is a Stage that either passes or reports a violation (a
-// Rejection: Spine code, diagnostics, optionally the rule it breaks). Stages never import each other; they read
-// what earlier stages found on the RequestContext. They never build a response: the request lifecycle
-// (request-lifecycle.ts) is the one place a violation becomes a rejection.
+// Rejection: the catalogued rule it breaks, rules/catalogue.ts, with its Spine code and diagnostics). A conformance
+// rule the policy reports is recorded on ctx.reported instead, and the stage carries on (rules/policy.ts). Stages
+// never import each other; they read what earlier stages found on the RequestContext. They never build a response:
+// the request lifecycle (request-lifecycle.ts) is the one place a violation becomes a rejection.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SpineCode } from '../fhir/errors.js';
 import type { FhirMimeType } from '../fhir/mime.js';

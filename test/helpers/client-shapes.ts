@@ -29,6 +29,10 @@ export interface ClientRequest {
 
 const base64url = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
 
+/** Both clients POST their Subscription to <base URL>/STU3/Subscription. */
+const subscriptionCreate = (label: string, endpoint: ExampleEndpointName, headers: ClientRequest['headers'], body: Buffer): ClientRequest =>
+  ({ label, endpoint, method: 'POST', path: '/STU3/Subscription', headers, body });
+
 /** Cohort Manager's configuration example toASID ("Target ASID (usually same as FromAsid for NEMS)"). */
 export const COHORT_MANAGER_TO_ASID = '200000002527';
 /** The PRM script's hard-coded toASID. */
@@ -52,19 +56,11 @@ function firelyInstant(ms: number): string {
 export function cohortManagerCreate(now: number): ClientRequest {
   const asid = GP_SYSTEM_ASID;
   const seconds = Math.floor(now / 1000);
-  // GenerateJwtToken: anonymous objects serialised by System.Text.Json in declaration order; exp = UtcNow + 1 hour.
+  // GenerateJwtToken: anonymous objects serialised by System.Text.Json in declaration order; exp = UtcNow + 1 hour;
+  // aud = NemsFhirEndpoint.Replace("/STU3", "") (SendSubscriptionToNemsAsync; the INT endpoint of the config comment).
+  const system = `https://fhir.nhs.uk/Id/accredited-system|${asid}`;
   const header = JSON.stringify({ alg: 'none', typ: 'JWT' });
-  const payload = JSON.stringify({
-    iss: 'https://nems.nhs.uk',
-    sub: `https://fhir.nhs.uk/Id/accredited-system|${asid}`,
-    // SendSubscriptionToNemsAsync: NemsFhirEndpoint.Replace("/STU3", "") (the INT endpoint of the config comment).
-    aud: 'https://msg.intspineservices.nhs.uk',
-    exp: seconds + 3600,
-    iat: seconds,
-    reason_for_request: 'directcare',
-    scope: 'patient/Subscription.write',
-    requesting_system: `https://fhir.nhs.uk/Id/accredited-system|${asid}`,
-  });
+  const payload = JSON.stringify({ iss: 'https://nems.nhs.uk', sub: system, aud: 'https://msg.intspineservices.nhs.uk', exp: seconds + 3600, iat: seconds, reason_for_request: 'directcare', scope: 'patient/Subscription.write', requesting_system: system });
   const token = `${base64url(header)}.${base64url(payload)}.`;
   // CreateSubscription, serialised by Firely's FhirJsonSerializer (compact, STU3 element order).
   const body = JSON.stringify({
@@ -78,23 +74,16 @@ export function cohortManagerCreate(now: number): ClientRequest {
     channel: { type: 'message', endpoint: GP_SYSTEM_MAILBOX, payload: 'application/fhir+json' },
   });
   const bytes = Buffer.from(body, 'utf8');
-  return {
-    label: 'Cohort Manager create',
-    endpoint: 'gp-system',
-    method: 'POST',
-    // NemsFhirEndpoint (…/STU3) + "/Subscription".
-    path: '/STU3/Subscription',
-    // SendSubscriptionPost: request headers in the order added, then StringContent's content headers.
-    headers: [
+  // SendSubscriptionPost to NemsFhirEndpoint (…/STU3) + "/Subscription": request headers in the order added, then
+  // StringContent's content headers.
+  return subscriptionCreate('Cohort Manager create', 'gp-system', [
       ['Authorization', `Bearer ${token}`],
       ['fromASID', asid],
       ['toASID', COHORT_MANAGER_TO_ASID],
       ['InteractionID', 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiPost'],
       ['Content-Type', 'application/fhir+json; charset=utf-8'],
       ['Content-Length', String(bytes.length)],
-    ],
-    body: bytes,
-  };
+    ], bytes);
 }
 
 /**
@@ -107,20 +96,12 @@ export function prmCreate(now: number): ClientRequest {
   const asid = CHILD_HEALTH_ASID;
   const ods = CHILD_HEALTH_ODS;
   const seconds = Math.floor(now / 1000);
-  // PyJWT 2 jwt.encode(payload, key=None, algorithm=None): header keys sorted, compact separators, empty signature.
+  // PyJWT 2 jwt.encode(payload, key=None, algorithm=None): header keys sorted, compact separators, empty signature;
+  // aud = NEMS_URL of the script's local (TKW) configuration; the claims in the script's dict order.
+  const system = `https://fhir.nhs.uk/Id/accredited-system|${asid}`;
   const header = JSON.stringify({ alg: 'none', typ: 'JWT' });
-  const payload = JSON.stringify({
-    iss: '',
-    sub: `https://fhir.nhs.uk/Id/accredited-system|${asid}`,
-    // NEMS_URL of the script's local (TKW) configuration.
-    aud: 'http://192.168.128.14:8080',
-    exp: seconds + 300,
-    iat: seconds,
-    reason_for_request: 'secondaryuses',
-    scope: 'patient/Subscription.write',
-    requesting_system: `https://fhir.nhs.uk/Id/accredited-system|${asid}`,
-    requesting_organization: `https://fhir.nhs.uk/Id/ods-organization-code|${ods}`,
-  });
+  const organisation = `https://fhir.nhs.uk/Id/ods-organization-code|${ods}`;
+  const payload = JSON.stringify({ iss: '', sub: system, aud: 'http://192.168.128.14:8080', exp: seconds + 300, iat: seconds, reason_for_request: 'secondaryuses', scope: 'patient/Subscription.write', requesting_system: system, requesting_organization: organisation });
   const token = `${base64url(header)}.${base64url(payload)}.`;
   const body =
     '<Subscription xmlns="http://hl7.org/fhir">' +
@@ -141,14 +122,9 @@ export function prmCreate(now: number): ClientRequest {
     '</channel>' +
     '</Subscription>';
   const bytes = Buffer.from(body, 'utf8');
-  return {
-    label: 'PRM script create',
-    endpoint: 'child-health',
-    method: 'POST',
-    path: '/STU3/Subscription',
-    // requests: the session's default headers first (User-Agent, Accept-Encoding, Accept replaced in place,
-    // Connection), then the script's in dict order; Content-Length for the str body; no Content-Type for a str body.
-    headers: [
+  // requests.post(f"{nems_url}/STU3/Subscription"): the session's default headers first (User-Agent, Accept-Encoding,
+  // Accept replaced in place, Connection), then the script's in dict order; Content-Length, no Content-Type, for a str body.
+  return subscriptionCreate('PRM script create', 'child-health', [
       ['User-Agent', 'python-requests/2.26.0'],
       ['Accept-Encoding', 'gzip, deflate'],
       ['Accept', 'application/fhir+xml;charset=utf-8'],
@@ -158,9 +134,7 @@ export function prmCreate(now: number): ClientRequest {
       ['Authorization', `Bearer ${token}`],
       ['InteractionID', 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiPost'],
       ['Content-Length', String(bytes.length)],
-    ],
-    body: bytes,
-  };
+    ], bytes);
 }
 
 /** The rules each shape breaks, in the order strict meets them (first = the one strict answers with). */

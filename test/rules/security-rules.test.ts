@@ -59,31 +59,25 @@ const PDS_DOWN: PdsLookup = {
   close: () => Promise.resolve(),
 };
 
-const publish = (body: string): InjectRequest => ({
-  endpoint: 'child-health',
-  method: 'POST',
-  target: '/STU3/Events/1/$process-message',
-  headers: [
-    ['fromASID', CHILD_HEALTH_ASID], ['toASID', '200000000306'],
-    ['InteractionID', 'urn:nhs:names:services:events:Vaccinations.Write'],
-    ['Authorization', `Bearer ${mintSpineJwt({ asid: CHILD_HEALTH_ASID, ods: CHILD_HEALTH_ODS, scope: 'patient/Bundle.write', now: POLICY_NOW })}`],
-    ['Content-Type', 'application/fhir+xml'],
-  ],
-  body: Buffer.from(body),
-});
-
-const create = (body: string, type = 'application/fhir+xml'): InjectRequest => ({
-  endpoint: 'gp-system',
-  method: 'POST',
-  target: '/STU3/Subscription',
-  headers: [
-    ['fromASID', GP_SYSTEM_ASID], ['toASID', '200000000306'],
-    ['InteractionID', 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiPost'],
-    ['Authorization', `Bearer ${mintSpineJwt({ asid: GP_SYSTEM_ASID, ods: GP_SYSTEM_ODS, scope: 'patient/Subscription.write', now: POLICY_NOW })}`],
-    ['Content-Type', type],
-  ],
-  body: Buffer.from(body),
-});
+/** A create from gp-system or a vaccinations publish from child-health, valid but for what the body breaks. */
+function spineRequest(kind: 'create' | 'publish', body: string, type = 'application/fhir+xml'): InjectRequest {
+  const [endpoint, asid, ods, target, interaction, scope] = kind === 'create'
+    ? ['gp-system', GP_SYSTEM_ASID, GP_SYSTEM_ODS, '/STU3/Subscription', 'urn:nhs:names:services:clinicals-sync:SubscriptionsApiPost', 'patient/Subscription.write'] as const
+    : ['child-health', CHILD_HEALTH_ASID, CHILD_HEALTH_ODS, '/STU3/Events/1/$process-message', 'urn:nhs:names:services:events:Vaccinations.Write', 'patient/Bundle.write'] as const;
+  return {
+    endpoint,
+    method: 'POST',
+    target,
+    headers: [
+      ['fromASID', asid], ['toASID', '200000000306'], ['InteractionID', interaction],
+      ['Authorization', `Bearer ${mintSpineJwt({ asid, ods, scope, now: POLICY_NOW })}`],
+      ['Content-Type', type],
+    ],
+    body: Buffer.from(body),
+  };
+}
+const create = (body: string, type?: string) => spineRequest('create', body, type);
+const publish = (body: string) => spineRequest('publish', body);
 
 /** Security rules the policy table does not reach, each with a request that breaks it (and, where needed, a PDS). */
 const EXTRA: readonly { readonly rule: RuleId; readonly request: InjectRequest; readonly pds?: PdsLookup; readonly rateLimited?: boolean }[] = [
