@@ -34,7 +34,7 @@ import type { Config } from '../../config/schema.js';
 import { ACCREDITED_SYSTEM, isAsid, isOdsCode, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../../nems/identifiers.js';
 import { nhsNumberProblem } from '../../nems/nhs-number.js';
 import type { NemsOperation } from '../../nems/operations.js';
-import type { RuleId } from '../../rules/catalogue.js';
+import type { ConformanceRuleId, RuleId } from '../../rules/catalogue.js';
 import { RulePolicy, SPINE_CORE_REASONS_FOR_REQUEST, type RuleReports } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type SpineClaims, type Stage, type StageResult } from '../types.js';
 import { bearerScheme } from './headers.js';
@@ -338,6 +338,12 @@ function has(payload: JWTPayload, claim: string): boolean {
   return Object.prototype.hasOwnProperty.call(payload, claim) && payload[claim] !== undefined && payload[claim] !== null;
 }
 
+/** A conformance rule of the claims fired: the failure when it enforces, undefined when reported or off. */
+function conformClaim(c: ClaimContext, rule: ConformanceRuleId, diagnostics: string): Failure | undefined {
+  const refused = c.rules.policy.fire(c.reports, rule, diagnostics);
+  return refused ? { ok: false, result: { ok: false, rejection: refused } } : undefined;
+}
+
 /**
  * Every Spine Core claim rule of §4.2–4.4, in a fixed order so the first problem is always the same one. Security
  * rules return at once; a conformance rule that reports (or is off) is recorded and the checks carry on, each later
@@ -345,49 +351,46 @@ function has(payload: JWTPayload, claim: string): boolean {
  * an empty string in the claims passed on).
  */
 export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaims> | Failure {
-  const { jwt: rules, policy } = c.rules;
-  const conform = (rule: Parameters<RulePolicy['fire']>[1], diagnostics: string): Failure | undefined => {
-    const refused = policy.fire(c.reports, rule, diagnostics);
-    return refused ? { ok: false, result: { ok: false, rejection: refused } } : undefined;
-  };
+  const rules = c.rules.jwt;
+  // conformClaim is module-level: the hot path allocates nothing (no closure) for rules that do not fire.
   let failed: Failure | undefined;
 
   // GP Connect-style resource claims (§4.5): a client built for another API.
   for (const name of Object.keys(payload)) {
     const value = payload[name];
     if ((name.startsWith('requesting_') || name.startsWith('requested_')) && value !== null && typeof value === 'object') {
-      if ((failed = conform('jwt.claim-types', invalidDiagnostics(name, 'must be a Spine Core identifier string, not a FHIR resource')))) return failed;
+      if ((failed = conformClaim(c, 'jwt.claim-types', invalidDiagnostics(name, 'must be a Spine Core identifier string, not a FHIR resource')))) return failed;
       break;
     }
   }
 
-  if (!has(payload, 'iss') && (failed = conform('jwt.iss', missingDiagnostics('iss')))) return failed;
-  if (!has(payload, 'sub') && (failed = conform('jwt.sub', missingDiagnostics('sub')))) return failed;
-  if (!has(payload, 'aud') && (failed = conform('jwt.aud', missingDiagnostics('aud')))) return failed;
+  if (!has(payload, 'iss') && (failed = conformClaim(c, 'jwt.iss', missingDiagnostics('iss')))) return failed;
+  if (!has(payload, 'sub') && (failed = conformClaim(c, 'jwt.sub', missingDiagnostics('sub')))) return failed;
+  if (!has(payload, 'aud') && (failed = conformClaim(c, 'jwt.aud', missingDiagnostics('aud')))) return failed;
   if (!has(payload, 'exp')) return missingClaim('jwt.exp', 'exp');
   if (!has(payload, 'iat')) return missingClaim('jwt.iat', 'iat');
   if (rules.requireReasonForRequest && !has(payload, 'reason_for_request')) {
-    if ((failed = conform('jwt.reason-for-request', missingDiagnostics('reason_for_request')))) return failed;
+    if ((failed = conformClaim(c, 'jwt.reason-for-request', missingDiagnostics('reason_for_request')))) return failed;
   }
-  if (!has(payload, 'scope') && (failed = conform('jwt.scope', missingDiagnostics('scope')))) return failed;
+  if (!has(payload, 'scope') && (failed = conformClaim(c, 'jwt.scope', missingDiagnostics('scope')))) return failed;
   if (!has(payload, 'requesting_system')) return missingClaim('jwt.requesting-system', 'requesting_system');
   const organisationClaims: readonly string[] =
     rules.organisationClaim === 'either' ? ORGANISATION_SPELLINGS : [rules.organisationClaim];
   const presentOrganisations = organisationClaims.filter((name) => has(payload, name));
   if (presentOrganisations.length === 0) {
     const name = rules.organisationClaim === 'either' ? 'requesting_organisation' : rules.organisationClaim;
-    if ((failed = conform('jwt.organisation-present', missingDiagnostics(name)))) return failed;
+    if ((failed = conformClaim(c, 'jwt.organisation-present', missingDiagnostics(name)))) return failed;
   }
 
   const { iss, sub, aud, exp, iat } = payload;
   if (has(payload, 'iss') && (typeof iss !== 'string' || iss.trim() === '')) {
-    if ((failed = conform('jwt.iss', invalidDiagnostics('iss')))) return failed;
+    if ((failed = conformClaim(c, 'jwt.iss', invalidDiagnostics('iss')))) return failed;
   }
   if (c.signed && rules.signed.issuers.length > 0 && (typeof iss !== 'string' || !rules.signed.issuers.includes(iss))) {
     return invalidClaim('jwt.signed-issuer', 'iss', 'is not a configured issuer');
   }
   if (has(payload, 'sub') && (typeof sub !== 'string' || sub === '')) {
-    if ((failed = conform('jwt.sub', invalidDiagnostics('sub')))) return failed;
+    if ((failed = conformClaim(c, 'jwt.sub', invalidDiagnostics('sub')))) return failed;
   }
 
   if (!Number.isSafeInteger(exp)) return invalidClaim('jwt.exp', 'exp', 'must be an integer number of seconds');
@@ -398,22 +401,22 @@ export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaim
   if (iatSeconds > c.nowSeconds + rules.clockSkewSeconds) return invalidClaim('jwt.iat', 'iat', 'is in the future');
   if (expSeconds <= iatSeconds) return invalidClaim('jwt.iat', 'exp', 'must be after iat');
   if (expSeconds - iatSeconds > rules.maxLifetimeSeconds) {
-    if ((failed = conform('jwt.max-lifetime', invalidDiagnostics('exp', 'gives the token a lifetime longer than allowed')))) return failed;
+    if ((failed = conformClaim(c, 'jwt.max-lifetime', invalidDiagnostics('exp', 'gives the token a lifetime longer than allowed')))) return failed;
   }
 
   if (has(payload, 'aud')) {
     const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
     if (!audiences || audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === '')) {
-      if ((failed = conform('jwt.aud', invalidDiagnostics('aud')))) return failed;
+      if ((failed = conformClaim(c, 'jwt.aud', invalidDiagnostics('aud')))) return failed;
     } else if (rules.audiences.length > 0 && !audiences.some((a) => rules.audiences.includes(a))) {
-      if ((failed = conform('jwt.aud', invalidDiagnostics('aud', 'is not an accepted audience')))) return failed;
+      if ((failed = conformClaim(c, 'jwt.aud', invalidDiagnostics('aud', 'is not an accepted audience')))) return failed;
     }
   }
 
   if (has(payload, 'reason_for_request')) {
     const reason = payload['reason_for_request'];
     if (typeof reason !== 'string' || !c.rules.reasons.has(reason)) {
-      if ((failed = conform('jwt.reason-for-request', invalidDiagnostics('reason_for_request', 'is not an accepted reason')))) return failed;
+      if ((failed = conformClaim(c, 'jwt.reason-for-request', invalidDiagnostics('reason_for_request', 'is not an accepted reason')))) return failed;
     }
   }
 
@@ -421,11 +424,11 @@ export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaim
     const scope = payload['scope'];
     // The usual case, the route's scope exactly, needs no splitting.
     if (typeof scope !== 'string') {
-      if ((failed = conform('jwt.scope', invalidDiagnostics('scope')))) return failed;
+      if ((failed = conformClaim(c, 'jwt.scope', invalidDiagnostics('scope')))) return failed;
     } else if (scope !== c.routeScope) {
       const scopes = new Set(scope.split(' ').filter((s) => s !== ''));
       const holds = scopes.has(c.routeScope) && (c.rules.scopeList || scopes.size === 1);
-      if (!holds && (failed = conform('jwt.scope', invalidDiagnostics('scope', c.rules.scopeList ? `must hold ${c.routeScope} for this operation` : `must be exactly ${c.routeScope} for this operation`)))) return failed;
+      if (!holds && (failed = conformClaim(c, 'jwt.scope', invalidDiagnostics('scope', c.rules.scopeList ? `must hold ${c.routeScope} for this operation` : `must be exactly ${c.routeScope} for this operation`)))) return failed;
     }
   }
 
@@ -451,13 +454,13 @@ export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaim
   if (has(payload, 'requesting_user')) {
     const user = payload['requesting_user'];
     if (typeof user !== 'string' || !/^[^|\s]+\|[^|]+$/.test(user)) {
-      if ((failed = conform('jwt.requesting-user', invalidDiagnostics('requesting_user', 'is not well formed')))) return failed;
+      if ((failed = conformClaim(c, 'jwt.requesting-user', invalidDiagnostics('requesting_user', 'is not well formed')))) return failed;
     } else {
       requestingUser = user;
     }
   }
   if (has(payload, 'sub') && sub !== (requestingUser ?? requestingSystem)) {
-    if ((failed = conform('jwt.sub', invalidDiagnostics('sub', requestingUser !== undefined ? 'must equal requesting_user' : 'must equal requesting_system')))) return failed;
+    if ((failed = conformClaim(c, 'jwt.sub', invalidDiagnostics('sub', requestingUser !== undefined ? 'must equal requesting_user' : 'must equal requesting_system')))) return failed;
   }
 
   let patient: string | undefined;
