@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The nems-gateway command line: start, check-config, jwt, core, mailbox, demo.
+// The nems-gateway command line: start, check-config, jwt, core, mailbox, demo, replay.
 // Each command's modules are imported only when it runs: `--help`, `jwt` and `check-config` start quickly.
 
 const USAGE = `usage: nems-gateway <command> [options]
@@ -17,13 +17,15 @@ commands:
                                 list (download, acknowledge) the messages in a MESH API inbox (core.mesh)
   demo [--config F] [--certs DIR] [--data-dir D] [--keep-data]
                                 run the end-to-end demo scenario against a freshly started gateway
+  replay FILE [--config F]      run recorded requests (JSON lines) through the gateway's rules offline: which
+                                would be forwarded, reported or refused, and by which rule (exit 1 if any refused)
   help [command]                this text, or one command's options (same as: <command> --help)
   --version                     print the version, source revision and Node.js version
 
 Unknown options and bad values are refused (exit 2).
 `;
 
-const COMMANDS = ['start', 'check-config', 'jwt', 'core', 'mailbox', 'demo'];
+const COMMANDS = ['start', 'check-config', 'jwt', 'core', 'mailbox', 'demo', 'replay'];
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'start', ...rest] = argv;
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./nems-core/http-server.js')).runMailboxCommand(rest);
     case 'demo':
       return (await import('./cli/demo.js')).runDemoCommand(rest);
+    case 'replay':
+      return (await import('./cli/replay.js')).runReplayCommand(rest);
     case 'help':
       if (rest[0] !== undefined && rest[0] !== 'help' && COMMANDS.includes(rest[0])) return main([rest[0], '--help']);
       if (rest.length > 0) {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ASID_PATTERN } from '../nems/identifiers.js';
 import { NEMS_OPERATIONS } from '../nems/operations.js';
+import { CONFORMANCE_RULE_IDS, PROFILES, RULE_ACTIONS } from '../rules/catalogue.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -164,7 +165,9 @@ const jwtSchema = z
 
 const nemsSchema = z
   .strictObject({
-    toAsid: asid.default('200000000306').describe('The NEMS ASID every request\'s toASID must name. The default is the INT one; set it per environment.'),
+    toAsid: asid.default('200000000306').describe('The NEMS ASID every request\'s toASID must name (rule headers.to-asid). The default is the INT one; set it per environment.'),
+    toAsids: z.array(asid).max(32).default([])
+      .describe('Further NEMS ASIDs toASID may name besides toAsid (e.g. the ASID another environment\'s clients are built with); empty: toAsid alone.'),
     pathPrefix: z
       .string()
       .regex(/^(\/[A-Za-z0-9._-]+)*$/, 'must be empty or like /STU3')
@@ -427,10 +430,24 @@ const registrySchema = z
     }
   });
 
+const ruleAction = z.enum(RULE_ACTIONS as ['enforce', 'report', 'off']);
+
+const policySchema = z
+  .strictObject({
+    profile: z.enum(PROFILES).default('compatible')
+      .describe('strict: the NEMS guide and Spine Core to the letter, every conformance rule enforced; compatible: the rules real NEMS clients break are reported, and the wider readings the sources allow are taken (README, rule catalogue).'),
+    mode: z.enum(['enforce', 'report']).default('enforce')
+      .describe('report: every conformance rule reports instead of enforcing (a request is forwarded unchanged and the rule ids are logged and counted); security rules still reject. Use it to measure before enforcing.'),
+    rules: z.partialRecord(z.enum(CONFORMANCE_RULE_IDS), ruleAction).default({})
+      .describe('Per conformance rule: enforce, report or off, over the profile and mode (e.g. { jwt.max-lifetime: enforce }). Security rules cannot be set.'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: serverSchema.describe('The mTLS listener NEMS clients connect to.'),
   admin: adminSchema.describe('The admin listener: Prometheus metrics and health checks.'),
   nems: nemsSchema.describe('The NEMS rules the gateway enforces.'),
+  policy: policySchema.describe('What each rule of the catalogue does: the profile, report mode and per-rule actions (README: rule catalogue and rollout).'),
   registry: registrySchema.describe('The endpoint registry that maps a client certificate to its Spine endpoint.'),
   upstream: upstreamSchema.describe('Where accepted requests are forwarded.'),
   pds: pdsSchema.describe('How NHS numbers are traced on PDS, and what each outcome gets.'),

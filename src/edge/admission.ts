@@ -46,19 +46,19 @@ export function weakKeyProblem(socketKey: { asymmetricKeyType?: string; asymmetr
 
 const WEAK_KEY: AdmissionRefusal = {
   reason: 'weak-client-key',
-  rejection: { code: 'ACCESS_DENIED', diagnostics: 'The client certificate key is smaller than this gateway accepts', headers: { connection: 'close' } },
+  rejection: { rule: 'tls.client-key-size', code: 'ACCESS_DENIED', diagnostics: 'The client certificate key is smaller than this gateway accepts', headers: { connection: 'close' } },
 };
 const OCSP_REVOKED: AdmissionRefusal = {
   reason: 'ocsp-revoked',
-  rejection: { code: 'ACCESS_DENIED', diagnostics: 'The client certificate has been revoked', headers: { connection: 'close' } },
+  rejection: { rule: 'tls.certificate-status', code: 'ACCESS_DENIED', diagnostics: 'The client certificate has been revoked', headers: { connection: 'close' } },
 };
 const OCSP_UNKNOWN: AdmissionRefusal = {
   reason: 'ocsp-unknown',
-  rejection: { code: 'ACCESS_DENIED', diagnostics: 'The certificate status responder does not know the client certificate', headers: { connection: 'close' } },
+  rejection: { rule: 'tls.certificate-status', code: 'ACCESS_DENIED', diagnostics: 'The certificate status responder does not know the client certificate', headers: { connection: 'close' } },
 };
 const OCSP_UNAVAILABLE: AdmissionRefusal = {
   reason: 'ocsp-unavailable',
-  rejection: { code: 'SERVICE_UNAVAILABLE', diagnostics: 'The status of the client certificate could not be checked', headers: { 'retry-after': '5' } },
+  rejection: { rule: 'tls.certificate-status', code: 'SERVICE_UNAVAILABLE', diagnostics: 'The status of the client certificate could not be checked', headers: { 'retry-after': '5' } },
 };
 
 interface PeerFacts {

@@ -15,7 +15,7 @@ import { pickRequestId } from '../nems/identifiers.js';
 import { REDACT_PATHS } from '../observability/logger.js';
 import { traceContextFor } from '../observability/trace-context.js';
 import { renderRejection, type Decision, type LifecycleStage, type RenderedRejection, type RequestLifecycle } from '../pipeline/request-lifecycle.js';
-import type { InboundRequest } from '../pipeline/types.js';
+import { violation, type InboundRequest } from '../pipeline/types.js';
 import { UpstreamError, type Upstream } from '../upstream/types.js';
 import type { ConnectionAdmission } from './admission.js';
 import { createConnectionGuard, endAfterFlush } from './connection-guard.js';
@@ -23,7 +23,7 @@ import { framingRejection } from './request-framing.js';
 import { peerFacts } from './peer-identity.js';
 import { readBody } from './read-body.js';
 import { loadEdgeTls, type EdgeTlsMaterial } from './tls.js';
-import { NOOP_OBSERVER, type EdgeObserver, type RouteLabel } from './observer.js';
+import { NOOP_OBSERVER, type EdgeObserver, type RequestRecord, type RouteLabel } from './observer.js';
 
 /**
  * The request line is flat (every value a string, number or boolean the gateway wrote), so it is censored with the
@@ -127,10 +127,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const log: RequestLine = { requestId, traceId: trace.traceId, method: req.method ?? 'GET' };
     let route: RouteLabel = 'unmatched';
     let finished = false;
+    let rules: RequestRecord['rules'];
     try {
       // A request line or head the gateway does not take (HTTP version, Host count, Connection naming a checked header).
       const framing = framingRejection(req);
       if (framing) {
+        log.rule = framing.rule;
+        rules = { enforced: framing.rule };
         sendRejection(res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), framing));
         finish('rejected', { code: framing.code, stage: 'edge' });
         return;
@@ -138,12 +141,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const refusal = admission instanceof Promise ? await admission : admission;
       if (refusal) {
         log.admission = refusal.reason;
+        log.rule = refusal.rejection.rule;
+        rules = { enforced: refusal.rejection.rule };
         sendRejection(res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), refusal.rejection));
         finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
         return;
       }
       const decision = await lifecycle.run(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders));
       route = recordDecision(decision, log);
+      rules = ruleFacts(decision);
       if (decision.action === 'reject') {
         if (decision.identity) observer.identityRejected(decision.identity);
         sendRejection(res, decision);
@@ -163,8 +169,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (err.kind !== 'aborted' && !res.headersSent) {
           const code: SpineCode = err.kind === 'timeout' ? 'GATEWAY_TIMEOUT' : 'BAD_GATEWAY';
           const diagnostics = code === 'GATEWAY_TIMEOUT' ? 'The NEMS service did not answer in time' : 'The NEMS service could not be reached';
-          sendRejection(res, lifecycle.reject(decision.ctx, { code, diagnostics }, 'edge'));
+          sendRejection(res, lifecycle.reject(decision.ctx, violation('upstream.reachable', diagnostics, { code }), 'edge'));
           log.code = code;
+          log.rule = 'upstream.reachable';
+          rules = { ...rules, enforced: 'upstream.reachable' };
         }
         finish('upstream_error', undefined, upstreamSeconds, err.kind);
       }
@@ -172,7 +180,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // A bug, never a client's fault: answer 500 without internals, log the detail for operators.
       logger.error({ requestId, err }, 'unexpected error handling request');
       if (!res.headersSent) {
-        sendRejection(res, renderRejection(requestId, { code: 'INTERNAL_SERVER_ERROR', diagnostics: 'The gateway could not process the request' }, outcomeMedia('xml')));
+        sendRejection(res, renderRejection(requestId, violation('gateway.internal', 'The gateway could not process the request'), outcomeMedia('xml')));
       } else {
         res.destroy();
       }
@@ -199,6 +207,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ...(upstreamSeconds !== undefined ? { upstreamSeconds } : {}),
         ...(rejection ? { rejection } : {}),
         ...(upstreamFailure ? { upstreamFailure } : {}),
+        ...(rules ? { rules } : {}),
       });
       requestLog.info(log, outcome === 'forwarded' ? 'request forwarded' : outcome === 'rejected' ? 'request rejected' : 'upstream failure');
     }
@@ -302,11 +311,20 @@ function recordDecision(decision: Decision, log: RequestLine): RouteLabel {
   log.route = route;
   if (ctx.fromAsid) log.asid = ctx.fromAsid;
   Object.assign(log, ctx.audit);
+  // The conformance rules reported on the way (policy report): listed on the audit line, comma-separated.
+  if (ctx.reported) log.reportedRules = ctx.reported.join(',');
   if (decision.action === 'reject') {
     log.stage = decision.stage;
-    if (decision.rule !== undefined) log.rule = decision.rule;
+    log.rule = decision.rule;
   }
   return route;
+}
+
+/** The rules a decision enforced or reported, for the rule-violation metric; undefined when none fired. */
+function ruleFacts(decision: Decision): RequestRecord['rules'] {
+  const reported = decision.ctx?.reported;
+  if (decision.action === 'reject') return { enforced: decision.rule, ...(reported ? { reported } : {}) };
+  return reported ? { reported } : undefined;
 }
 
 function sendRejection(res: ServerResponse, rejection: RenderedRejection): void {

@@ -3,6 +3,7 @@ import type { SpineCode } from '../fhir/errors.js';
 import type { IdentityRejectionReason } from '../identity/types.js';
 import type { RouteLabel } from '../observability/labels.js';
 import type { StageName } from '../pipeline/types.js';
+import type { RuleId } from '../rules/catalogue.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
 
 export type { RouteLabel };
@@ -16,6 +17,8 @@ export interface RequestRecord {
   readonly upstreamSeconds?: number;
   readonly rejection?: { readonly code: SpineCode; readonly stage: StageName | 'edge' };
   readonly upstreamFailure?: UpstreamFailureKind;
+  /** The rule a rejection enforced, and the conformance rules reported on the way (forwarded or not). */
+  readonly rules?: { readonly enforced?: RuleId; readonly reported?: readonly RuleId[] };
 }
 
 export interface EdgeObserver {

@@ -1,5 +1,6 @@
 // What a TLS connection says about its client, read once per connection (not per request): the verified
 // certificate's names and fingerprint, and the client's address. The lifecycle resolves them to an endpoint.
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { PeerCertificateIdentity, PeerFacts } from '../identity/types.js';
 
@@ -8,7 +9,11 @@ const cache = new WeakMap<TLSSocket, PeerFacts>();
 /** Reads CN, SAN dNSNames and the SHA-256 fingerprint of the peer's leaf certificate. */
 export function peerIdentity(socket: TLSSocket): PeerCertificateIdentity | undefined {
   const x509 = socket.getPeerX509Certificate();
-  if (!x509) return undefined;
+  return x509 ? certificateIdentity(x509) : undefined;
+}
+
+/** CN, SAN dNSNames and SHA-256 fingerprint of a certificate (the edge's peer, or a recorded one for replay). */
+export function certificateIdentity(x509: X509Certificate): PeerCertificateIdentity {
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1];
   const dnsNames: string[] = [];
   for (const entry of splitSubjectAltName(x509.subjectAltName ?? '')) {

@@ -6,7 +6,7 @@
 // - no header the gateway checks may be named in `Connection`: a hop-by-hop nomination would make the gateway
 //   check a header and then strip it (RFC 9110 §7.6.1), so the upstream would get the request without it.
 import type { IncomingMessage } from 'node:http';
-import type { Rejection } from '../pipeline/types.js';
+import { violation, type Rejection } from '../pipeline/types.js';
 
 /** Headers a rule of the gateway reads; naming one in `Connection` is refused. Spelt as the NEMS pages write them. */
 export const CHECKED_HEADERS: readonly string[] = [
@@ -21,7 +21,7 @@ const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 /** The rejection for a request whose framing the gateway refuses, or undefined when it may go on. */
 export function framingRejection(req: IncomingMessage): Rejection | undefined {
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) {
-    return { code: 'BAD_REQUEST', status: 505, diagnostics: 'Only HTTP/1.1 and HTTP/1.0 requests are accepted' };
+    return violation('http.version', 'Only HTTP/1.1 and HTTP/1.0 requests are accepted', { status: 505 });
   }
   const raw = req.rawHeaders;
   let hosts = 0;
@@ -34,15 +34,15 @@ export function framingRejection(req: IncomingMessage): Rejection | undefined {
     } else if (lower === 'connection') {
       const nominated = checkedHeaderIn(raw[i + 1]!);
       if (nominated) {
-        return { code: 'BAD_REQUEST', diagnostics: `The Connection header names ${nominated}, which the gateway checks and must forward` };
+        return violation('http.connection-nominates-checked-header', `The Connection header names ${nominated}, which the gateway checks and must forward`);
       }
     }
   }
-  if (hosts > 1) return { code: 'BAD_REQUEST', diagnostics: 'The request has more than one Host header' };
-  if (hosts === 0 && req.httpVersionMinor === 1) return { code: 'BAD_REQUEST', diagnostics: 'The HTTP/1.1 request has no Host header' };
+  if (hosts > 1) return violation('http.host', 'The request has more than one Host header');
+  if (hosts === 0 && req.httpVersionMinor === 1) return violation('http.host', 'The HTTP/1.1 request has no Host header');
   const expect = req.headers.expect;
   if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
-    return { code: 'BAD_REQUEST', status: 417, diagnostics: 'The only expectation supported is 100-continue' };
+    return violation('http.expect', 'The only expectation supported is 100-continue', { status: 417 });
   }
   return undefined;
 }

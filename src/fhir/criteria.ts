@@ -3,8 +3,13 @@
 // and never echo its value.
 //
 // Decisions where the digest is silent or contradictory:
-// - Explicit NHS numbers must use the legacy system `http://fhir.nhs.net/Id/nhs-number` (the only one NEMS
-//   documents, §9.7); `https://fhir.nhs.uk/Id/nhs-number` is refused until NEMS is known to accept it.
+// - Explicit NHS numbers (rule criteria.nhs-number-system): strict takes only the legacy system
+//   `http://fhir.nhs.net/Id/nhs-number` (the only one NEMS documents, §9.7); compatible also takes
+//   `https://fhir.nhs.uk/Id/nhs-number`. Whatever the system, the number after it is traced (a security rule).
+// - What keeps the criteria readable (prefix, components, explicit xor generic, cardinalities) is the security
+//   rule criteria.syntax; the values of components are conformance rules (criteria.event-code, criteria.rule-type,
+//   …). A reported value is kept as sent when it can only fail to match (an unknown event code or rule type) and
+//   dropped when it would narrow a match it cannot express (an unreadable age bound or GP registration).
 // - `Organization.identifier` is required (1..1) for every generic rule type: each rule matches against a code.
 // - `Patient.age` takes the FHIR prefixes lt, gt, le, ge, eq (a prefix is required), whole years 0..150; two
 //   bounds must be one lower and one upper and leave a non-empty range; eq stands alone.
@@ -12,12 +17,16 @@
 //   `&` and `=`, so an encoded `&` can never create a component. Names are never decoded. `+` is not a space.
 // - `type=message` must be the first component, right after `/Bundle?`.
 import { eventTypeByCode } from '../nems/events.js';
-import { isOdsCode, LEGACY_NHS_NUMBER_SYSTEM } from '../nems/identifiers.js';
+import { isOdsCode, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM } from '../nems/identifiers.js';
+import type { ConformanceRuleId } from '../rules/catalogue.js';
+import { RulePolicy, type RuleReports } from '../rules/policy.js';
 import type { AgeBound, CriteriaParseResult, ParsedCriteria, ServiceType, SubscriptionRuleType } from './criteria-types.js';
 
 export const CRITERIA_PREFIX = '/Bundle?type=message';
-/** Identifier systems accepted in `Patient.identifier` (§9.7: only the documented legacy one). */
+/** Identifier systems accepted in `Patient.identifier` under strict (§9.7: only the documented legacy one). */
 export const CRITERIA_NHS_NUMBER_SYSTEMS: readonly string[] = [LEGACY_NHS_NUMBER_SYSTEM];
+/** … and under compatible: the current system of every other NHS API too. */
+export const COMPATIBLE_CRITERIA_NHS_NUMBER_SYSTEMS: readonly string[] = [LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM];
 export const MAX_CRITERIA_LENGTH = 4096;
 export const MAX_TAG_LENGTH = 100;
 
@@ -64,11 +73,17 @@ const COMPONENT_NAMES = new Set<string>(Object.keys(CARDINALITY));
 
 type Failure = Extract<CriteriaParseResult, { ok: false }>;
 
-function invalid(component: string | undefined, problem: string): Failure {
-  return { ok: false, element: component ? `Subscription.criteria (${component})` : 'Subscription.criteria', problem };
+function invalid(component: string | undefined, problem: string, rule: Failure['rule'] = 'criteria.syntax'): Failure {
+  return { ok: false, element: component ? `Subscription.criteria (${component})` : 'Subscription.criteria', problem, rule };
 }
 
-export function parseCriteria(criteria: string): CriteriaParseResult {
+export function parseCriteria(criteria: string, policy: RulePolicy = RulePolicy.STRICT, reports: RuleReports = {}): CriteriaParseResult {
+  /** A conformance rule: the failure when it enforces; recorded (report) or ignored (off) otherwise. */
+  const conform = (rule: ConformanceRuleId, component: string, problem: string): Failure | undefined => {
+    const refused = policy.fire(reports, rule, '');
+    return refused ? invalid(component, problem, rule) : undefined;
+  };
+  let failed: Failure | undefined;
   if (criteria.length > MAX_CRITERIA_LENGTH) return invalid(undefined, `is longer than ${MAX_CRITERIA_LENGTH} characters`);
   if (!criteria.startsWith(CRITERIA_PREFIX)) return invalid(undefined, `must start with ${CRITERIA_PREFIX}`);
   const rest = criteria.slice(CRITERIA_PREFIX.length);
@@ -114,9 +129,10 @@ export function parseCriteria(criteria: string): CriteriaParseResult {
 
   const single = (name: ComponentName): string | undefined => values.get(name)?.[0];
 
-  const serviceTypeValue = single('serviceType');
+  let serviceTypeValue = single('serviceType');
   if (serviceTypeValue !== undefined && !SERVICE_TYPES.includes(serviceTypeValue as ServiceType)) {
-    return invalid('serviceType', `must be one of ${SERVICE_TYPES.join(', ')}`);
+    if ((failed = conform('criteria.service-type', 'serviceType', `must be one of ${SERVICE_TYPES.join(', ')}`))) return failed;
+    serviceTypeValue = undefined;
   }
 
   let nhsNumber: string | undefined;
@@ -124,8 +140,9 @@ export function parseCriteria(criteria: string): CriteriaParseResult {
   if (identifier !== undefined) {
     const bar = identifier.lastIndexOf('|');
     if (bar === -1) return invalid('Patient.identifier', 'must be written system|NHS number');
-    if (!CRITERIA_NHS_NUMBER_SYSTEMS.includes(identifier.slice(0, bar))) {
-      return invalid('Patient.identifier', `must use the identifier system ${CRITERIA_NHS_NUMBER_SYSTEMS.join(' or ')}`);
+    const systems = policy.readings.bothNhsNumberSystems ? COMPATIBLE_CRITERIA_NHS_NUMBER_SYSTEMS : CRITERIA_NHS_NUMBER_SYSTEMS;
+    if (!systems.includes(identifier.slice(0, bar))) {
+      if ((failed = conform('criteria.nhs-number-system', 'Patient.identifier', `must use the identifier system ${systems.join(' or ')}`))) return failed;
     }
     // Format and modulus 11 are judged with every other NHS number, in the nhs-numbers stage (400 INVALID_NHS_NUMBER).
     nhsNumber = identifier.slice(bar + 1);
@@ -133,46 +150,55 @@ export function parseCriteria(criteria: string): CriteriaParseResult {
 
   const eventCodes = values.get('MessageHeader.event') ?? [];
   for (const code of eventCodes) {
-    if (!eventTypeByCode(code)) return invalid('MessageHeader.event', 'is not a known EventType-1 code');
+    if (!eventTypeByCode(code) && (failed = conform('criteria.event-code', 'MessageHeader.event', 'is not a known EventType-1 code'))) return failed;
   }
 
-  const ages: AgeBound[] = [];
+  let ages: AgeBound[] = [];
   for (const raw of values.get('Patient.age') ?? []) {
     const match = /^(lt|gt|le|ge|eq)(0|[1-9][0-9]{0,2})$/.exec(raw);
-    if (!match) return invalid('Patient.age', `must be a prefix (${AGE_COMPARATORS.join(', ')}) followed by whole years`);
-    const years = Number(match[2]);
-    if (years > MAX_AGE_YEARS) return invalid('Patient.age', `years must be between 0 and ${MAX_AGE_YEARS}`);
+    const years = match ? Number(match[2]) : 0;
+    if (!match || years > MAX_AGE_YEARS) {
+      const problem = match ? `years must be between 0 and ${MAX_AGE_YEARS}` : `must be a prefix (${AGE_COMPARATORS.join(', ')}) followed by whole years`;
+      if ((failed = conform('criteria.age', 'Patient.age', problem))) return failed;
+      continue;
+    }
     ages.push({ comparator: match[1] as AgeBound['comparator'], years });
   }
   const ageProblem = agesProblem(ages);
-  if (ageProblem) return invalid('Patient.age', ageProblem);
+  if (ageProblem) {
+    if ((failed = conform('criteria.age', 'Patient.age', ageProblem))) return failed;
+    ages = [];
+  }
 
-  const gpRegistrationValue = single('GPRegistration');
+  let gpRegistrationValue = single('GPRegistration');
   if (gpRegistrationValue !== undefined && !(GP_REGISTRATION as readonly string[]).includes(gpRegistrationValue)) {
-    return invalid('GPRegistration', `must be one of ${GP_REGISTRATION.join(', ')}`);
+    if ((failed = conform('criteria.gp-registration', 'GPRegistration', `must be one of ${GP_REGISTRATION.join(', ')}`))) return failed;
+    gpRegistrationValue = undefined;
   }
 
   const ruleTypeValue = single('subscriptionRuleType');
   if (ruleTypeValue !== undefined && !SUBSCRIPTION_RULE_TYPES.includes(ruleTypeValue as SubscriptionRuleType)) {
-    return invalid('subscriptionRuleType', `must be one of ${SUBSCRIPTION_RULE_TYPES.join(', ')}`);
+    if ((failed = conform('criteria.rule-type', 'subscriptionRuleType', `must be one of ${SUBSCRIPTION_RULE_TYPES.join(', ')}`))) return failed;
   }
   const ruleType = ruleTypeValue as SubscriptionRuleType | undefined;
   if (ruleType && gpRegistrationValue !== undefined && RULES_EXCLUDING_GP_REGISTRATION.includes(ruleType)) {
-    return invalid('GPRegistration', `must not be combined with subscriptionRuleType ${ruleType}`);
+    if ((failed = conform('criteria.gp-registration', 'GPRegistration', `must not be combined with subscriptionRuleType ${ruleType}`))) return failed;
   }
 
   const organisationCode = single('Organization.identifier');
   if (organisationCode !== undefined) {
-    if (!isOdsCode(organisationCode)) return invalid('Organization.identifier', 'must be 1 to 9 letters or digits');
-    if (ruleType === 'COUNTRYCODE' && !COUNTRY_CODES.includes(organisationCode)) {
-      return invalid('Organization.identifier', `must be one of the country codes ${COUNTRY_CODES.join(', ')} for COUNTRYCODE`);
+    if (!isOdsCode(organisationCode)) {
+      if ((failed = conform('criteria.organisation-code', 'Organization.identifier', 'must be 1 to 9 letters or digits'))) return failed;
+    } else if (ruleType === 'COUNTRYCODE' && !COUNTRY_CODES.includes(organisationCode)) {
+      if ((failed = conform('criteria.organisation-code', 'Organization.identifier', `must be one of the country codes ${COUNTRY_CODES.join(', ')} for COUNTRYCODE`))) return failed;
     }
   }
 
   const tag = single('tag');
   if (tag !== undefined) {
-    if (tag.length > MAX_TAG_LENGTH) return invalid('tag', `must be at most ${MAX_TAG_LENGTH} characters`);
-    if (!TAG.test(tag)) return invalid('tag', 'may contain only letters, digits and - _ | ,');
+    if (tag.length > MAX_TAG_LENGTH) {
+      if ((failed = conform('criteria.tag', 'tag', `must be at most ${MAX_TAG_LENGTH} characters`))) return failed;
+    } else if (!TAG.test(tag) && (failed = conform('criteria.tag', 'tag', 'may contain only letters, digits and - _ | ,'))) return failed;
   }
 
   const parsed: ParsedCriteria = {

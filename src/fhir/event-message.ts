@@ -34,13 +34,19 @@ import { NHS_NUMBER_SYSTEM } from '../nems/identifiers.js';
 import { describeFhirTemporal, isFhirTemporal, temporalTypeOfElement, type FhirTemporalType } from './datetime.js';
 import { childrenNamed, extensionsByUrl, FHIR_XML_NAMESPACE, firstChild, resourceOf, type XmlElement } from './xml.js';
 import type { NhsNumberRef, ParsedEventMessage, Rejection } from '../pipeline/types.js';
+import type { ConformanceRuleId, SecurityRuleId } from '../rules/catalogue.js';
+import { RulePolicy, type RuleReports } from '../rules/policy.js';
 
 export interface EventMessageOptions {
   /** Most NHS number occurrences one message may carry. */
   readonly maxNhsNumbers: number;
+  /** What each conformance rule does (strict when not given). */
+  readonly policy: RulePolicy;
+  /** Where reported rules are recorded (the request context). */
+  readonly reports?: RuleReports;
 }
 
-export const DEFAULT_EVENT_MESSAGE_OPTIONS: EventMessageOptions = Object.freeze({ maxNhsNumbers: 32 });
+export const DEFAULT_EVENT_MESSAGE_OPTIONS: EventMessageOptions = Object.freeze({ maxNhsNumbers: 32, policy: RulePolicy.STRICT });
 
 export type EventMessageResult =
   | { readonly ok: true; readonly event: ParsedEventMessage; readonly nhsNumbers: NhsNumberRef[] }
@@ -52,8 +58,20 @@ const HEADER = 'Bundle.entry[0].resource.MessageHeader';
 /** The MessageHeader id is a UUID (§2.3: unique per message, never reused); any version, either case. */
 const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 
-function invalid(element: string, problem: string): Failure {
-  return { ok: false, rejection: { code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
+type EventSecurityRule = Extract<SecurityRuleId, 'event.structure' | 'event.code' | 'event.routing-demographics' | 'event.nhs-numbers'>;
+
+function invalid(element: string, problem: string, rule: EventSecurityRule = 'event.structure'): Failure {
+  return { ok: false, rejection: { rule, code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
+}
+
+/** A conformance rule of the message: the failure when it enforces, undefined when reported or off. */
+type Conform = (rule: ConformanceRuleId, element: string, problem: string) => Failure | undefined;
+
+function conformer(policy: RulePolicy, reports: RuleReports): Conform {
+  return (rule, element, problem) => {
+    const refused = policy.fire(reports, rule, `${element}: ${problem}`);
+    return refused ? { ok: false, rejection: refused } : undefined;
+  };
 }
 
 /** The single `value` attribute of the only child `name`; undefined when absent, repeated or empty. */
@@ -74,6 +92,8 @@ export function validateEventMessage(
   opts: Partial<EventMessageOptions> = {},
 ): EventMessageResult {
   const options = { ...DEFAULT_EVENT_MESSAGE_OPTIONS, ...opts };
+  const conform = conformer(options.policy, options.reports ?? {});
+  let failed: Failure | undefined;
   if (tree.name !== 'Bundle') return invalid('Bundle', 'root element must be a FHIR Bundle');
   if (tree.attributes.get('xmlns') !== FHIR_XML_NAMESPACE) return invalid('Bundle', `must be in the namespace ${FHIR_XML_NAMESPACE}`);
   if (onlyValue(tree, 'type') !== 'message') return invalid('Bundle.type', "must be 'message' (exactly once)");
@@ -93,49 +113,58 @@ export function validateEventMessage(
   if (extraHeader !== -1) return invalid(`Bundle.entry[${extraHeader}].resource`, 'a message Bundle has exactly one MessageHeader');
 
   const messageId = onlyValue(header, 'id');
-  if (messageId === undefined || !UUID.test(messageId)) return invalid(`${HEADER}.id`, 'is required and must be a UUID');
+  if ((messageId === undefined || !UUID.test(messageId)) && (failed = conform('event.header-id', `${HEADER}.id`, 'is required and must be a UUID'))) return failed;
   // source, responsible and focus are 1..1 in Event-MessageHeader-1 (§2.3); their contents are the event profile's.
   for (const element of ['source', 'responsible', 'focus'] as const) {
-    if (childrenNamed(header, element).length !== 1) return invalid(`${HEADER}.${element}`, 'is required exactly once');
+    if (childrenNamed(header, element).length !== 1 && (failed = conform('event.header-elements', `${HEADER}.${element}`, 'is required exactly once'))) return failed;
   }
 
   // MessageHeader.event: the event this message is, which must be the event the InteractionID names.
   const events = childrenNamed(header, 'event');
   if (events.length !== 1) return invalid(`${HEADER}.event`, 'is required exactly once');
   const event = events[0]!;
-  if (onlyValue(event, 'system') !== EVENT_TYPE_SYSTEM) return invalid(`${HEADER}.event.system`, `must be ${EVENT_TYPE_SYSTEM}`);
+  if (onlyValue(event, 'system') !== EVENT_TYPE_SYSTEM) return invalid(`${HEADER}.event.system`, `must be ${EVENT_TYPE_SYSTEM}`, 'event.code');
   const eventCode = onlyValue(event, 'code');
   const eventType = eventCode === undefined ? undefined : eventTypeByCode(eventCode);
-  if (!eventType) return invalid(`${HEADER}.event.code`, 'is not a known EventType-1 code');
+  if (!eventType) return invalid(`${HEADER}.event.code`, 'is not a known EventType-1 code', 'event.code');
   if (eventType.publishedBySpine) {
-    return invalid(`${HEADER}.event.code`, 'this event type is published by Spine and cannot be published through the Publication API');
+    return invalid(`${HEADER}.event.code`, 'this event type is published by Spine and cannot be published through the Publication API', 'event.code');
   }
   if (eventType.code !== publishEventType.code) {
-    return invalid(`${HEADER}.event.code`, 'does not match the event named by the InteractionID header');
+    return invalid(`${HEADER}.event.code`, 'does not match the event named by the InteractionID header', 'event.code');
   }
 
-  const messageEventType = readMessageEventType(header);
-  if (typeof messageEventType !== 'string') return messageEventType;
-  if (!eventType.messageEventTypes.includes(messageEventType)) {
-    return invalid(`${HEADER}.extension(messageEventType)`, `is not allowed for ${eventType.code} (allowed: ${eventType.messageEventTypes.join(', ')})`);
+  // event.message-event-type: reported, the message is treated as a full (not a minimal delete) message.
+  let messageEventType: MessageEventType | undefined;
+  const read = readMessageEventType(header);
+  if (typeof read !== 'string') {
+    if ((failed = conform('event.message-event-type', read.element, read.problem))) return failed;
+  } else if (!eventType.messageEventTypes.includes(read)) {
+    if ((failed = conform('event.message-event-type', `${HEADER}.extension(messageEventType)`, `is not allowed for ${eventType.code} (allowed: ${eventType.messageEventTypes.join(', ')})`))) return failed;
+  } else {
+    messageEventType = read;
   }
 
   const nhsNumbers: NhsNumberRef[] = [];
   // §2.5: only a screening delete may be minimal (MessageHeader plus the focus Encounter, no name or birth date).
-  const routing = readRoutingDemographics(header, messageEventType === 'delete' && eventType.screening, nhsNumbers);
+  const routing = readRoutingDemographics(header, messageEventType === 'delete' && eventType.screening, nhsNumbers, conform);
   if (routing) return routing;
   for (const [index, resource] of resources.entries()) {
     const found = collectPatientNumbers(resource!, `Bundle.entry[${index}].resource`, nhsNumbers);
     if (found) return found;
   }
   if (nhsNumbers.length > options.maxNhsNumbers) {
-    return invalid('Bundle', `carries more than ${options.maxNhsNumbers} NHS numbers`);
+    return invalid('Bundle', `carries more than ${options.maxNhsNumbers} NHS numbers`, 'event.nhs-numbers');
   }
   // fhir.datetime-format: every date, dateTime and instant in the Bundle.
   const badDate = findInvalidTemporal(tree, 'Bundle');
-  if (badDate) return invalid(badDate.path, `must be ${describeFhirTemporal(badDate.type)}`);
+  if (badDate && (failed = conform('fhir.datetime-format', badDate.path, `must be ${describeFhirTemporal(badDate.type)}`))) return failed;
 
-  return { ok: true, event: { kind: 'event', eventType, messageEventType, messageId }, nhsNumbers };
+  return {
+    ok: true,
+    event: { kind: 'event', eventType, ...(messageEventType !== undefined ? { messageEventType } : {}), messageId: messageId ?? '' },
+    nhsNumbers,
+  };
 }
 
 /**
@@ -156,37 +185,38 @@ function findInvalidTemporal(el: XmlElement, path: string): { path: string; type
   return undefined;
 }
 
-function readMessageEventType(header: XmlElement): MessageEventType | Failure {
+function readMessageEventType(header: XmlElement): MessageEventType | { element: string; problem: string } {
   const element = `${HEADER}.extension(messageEventType)`;
   const extensions = extensionsByUrl(header, MESSAGE_EVENT_TYPE_URL);
-  if (extensions.length !== 1) return invalid(element, 'is required exactly once');
+  if (extensions.length !== 1) return { element, problem: 'is required exactly once' };
   const concepts = childrenNamed(extensions[0]!, 'valueCodeableConcept');
-  if (concepts.length !== 1) return invalid(`${element}.valueCodeableConcept`, 'is required exactly once');
+  if (concepts.length !== 1) return { element: `${element}.valueCodeableConcept`, problem: 'is required exactly once' };
   const codings = childrenNamed(concepts[0]!, 'coding').filter((c) => onlyValue(c, 'system') === MESSAGE_EVENT_TYPE_SYSTEM);
-  if (codings.length !== 1) return invalid(`${element}.valueCodeableConcept.coding`, `needs exactly one coding from ${MESSAGE_EVENT_TYPE_SYSTEM}`);
+  if (codings.length !== 1) return { element: `${element}.valueCodeableConcept.coding`, problem: `needs exactly one coding from ${MESSAGE_EVENT_TYPE_SYSTEM}` };
   const code = onlyValue(codings[0]!, 'code');
   if (code !== 'new' && code !== 'update' && code !== 'delete') {
-    return invalid(`${element}.valueCodeableConcept.coding.code`, "must be 'new', 'update' or 'delete'");
+    return { element: `${element}.valueCodeableConcept.coding.code`, problem: "must be 'new', 'update' or 'delete'" };
   }
   return code;
 }
 
 /** Checks the routing demographics extension and records its NHS number. Returns a failure or undefined. */
-function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nhsNumbers: NhsNumberRef[]): Failure | undefined {
+function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nhsNumbers: NhsNumberRef[], conform: Conform): Failure | undefined {
   const element = `${HEADER}.extension(routingDemographics)`;
+  const routingInvalid = (at: string, problem: string): Failure => invalid(at, problem, 'event.routing-demographics');
   const extensions = extensionsByUrl(header, ROUTING_DEMOGRAPHICS_URL);
-  if (extensions.length !== 1) return invalid(element, 'is required exactly once');
+  if (extensions.length !== 1) return routingInvalid(element, 'is required exactly once');
   const routing = extensions[0]!;
 
   const nhsNumberExt = extensionsByUrl(routing, 'nhsNumber');
-  if (nhsNumberExt.length !== 1) return invalid(`${element}.extension(nhsNumber)`, 'is required exactly once');
+  if (nhsNumberExt.length !== 1) return routingInvalid(`${element}.extension(nhsNumber)`, 'is required exactly once');
   const identifiers = childrenNamed(nhsNumberExt[0]!, 'valueIdentifier');
-  if (identifiers.length !== 1) return invalid(`${element}.extension(nhsNumber).valueIdentifier`, 'is required exactly once');
+  if (identifiers.length !== 1) return routingInvalid(`${element}.extension(nhsNumber).valueIdentifier`, 'is required exactly once');
   if (onlyValue(identifiers[0]!, 'system') !== NHS_NUMBER_SYSTEM) {
-    return invalid(`${element}.extension(nhsNumber).valueIdentifier.system`, `must be ${NHS_NUMBER_SYSTEM}`);
+    return routingInvalid(`${element}.extension(nhsNumber).valueIdentifier.system`, `must be ${NHS_NUMBER_SYSTEM}`);
   }
   const value = onlyValue(identifiers[0]!, 'value');
-  if (value === undefined) return invalid(`${element}.extension(nhsNumber).valueIdentifier.value`, 'is required');
+  if (value === undefined) return routingInvalid(`${element}.extension(nhsNumber).valueIdentifier.value`, 'is required');
   const ref = { value, source: 'routing-demographics', element: `${element}.extension(nhsNumber).valueIdentifier.value` } as const;
 
   const names = extensionsByUrl(routing, 'name');
@@ -195,16 +225,17 @@ function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nh
     nhsNumbers.push(ref);
     return undefined;
   }
-  if (names.length !== 1) return invalid(`${element}.extension(name)`, 'is required exactly once');
+  if (names.length !== 1) return routingInvalid(`${element}.extension(name)`, 'is required exactly once');
   const humanNames = childrenNamed(names[0]!, 'valueHumanName');
-  if (humanNames.length !== 1) return invalid(`${element}.extension(name).valueHumanName`, 'is required exactly once');
+  if (humanNames.length !== 1) return routingInvalid(`${element}.extension(name).valueHumanName`, 'is required exactly once');
   const humanName = humanNames[0]!;
   const use = childrenNamed(humanName, 'use');
+  let failed: Failure | undefined;
   if (use.length > 0 && onlyValue(humanName, 'use') !== 'official') {
-    return invalid(`${element}.extension(name).valueHumanName.use`, "must be 'official'");
+    if ((failed = conform('event.name-use', `${element}.extension(name).valueHumanName.use`, "must be 'official'"))) return failed;
   }
   const families = childrenNamed(humanName, 'family');
-  if (families.length > 1) return invalid(`${element}.extension(name).valueHumanName.family`, 'is allowed at most once');
+  if (families.length > 1) return routingInvalid(`${element}.extension(name).valueHumanName.family`, 'is allowed at most once');
   const family = families[0]?.attributes.get('value') || undefined;
   const given: string[] = [];
   for (const g of childrenNamed(humanName, 'given')) {
@@ -212,14 +243,17 @@ function readRoutingDemographics(header: XmlElement, minimalAllowed: boolean, nh
     if (v) given.push(v);
   }
   if (family === undefined && given.length === 0) {
-    return invalid(`${element}.extension(name).valueHumanName`, 'must carry the patient name');
+    return routingInvalid(`${element}.extension(name).valueHumanName`, 'must carry the patient name');
   }
 
-  if (births.length !== 1) return invalid(`${element}.extension(birthDateTime)`, 'is required exactly once');
+  if (births.length !== 1) return routingInvalid(`${element}.extension(birthDateTime)`, 'is required exactly once');
   const birth = onlyValue(births[0]!, 'valueDateTime');
-  // fhir.datetime-format for the routing birth date, named here because it travels with the routing NHS number.
-  if (birth === undefined || !isFhirTemporal('dateTime', birth)) {
-    return invalid(`${element}.extension(birthDateTime).valueDateTime`, `must be ${describeFhirTemporal('dateTime')}`);
+  if (birth === undefined) return routingInvalid(`${element}.extension(birthDateTime).valueDateTime`, 'is required');
+  // fhir.datetime-format for the routing birth date, named here because it travels with the routing NHS number. A
+  // reported one is still compared with PDS as written (src/pds/demographics.ts): a date that is not the record's
+  // is a mismatch, which pds.demographics-match (security) refuses.
+  if (!isFhirTemporal('dateTime', birth)) {
+    if ((failed = conform('fhir.datetime-format', `${element}.extension(birthDateTime).valueDateTime`, `must be ${describeFhirTemporal('dateTime')}`))) return failed;
   }
   // Name and birth date go with the number: they must match its PDS record (checked in the nhs-numbers stage).
   nhsNumbers.push({ ...ref, demographics: { element, ...(family !== undefined ? { family } : {}), given, birthDateTime: birth } });
@@ -243,7 +277,7 @@ function collectPatientNumbers(resource: XmlElement, path: string, nhsNumbers: N
       if (!childrenNamed(identifier, 'system').some((s) => s.attributes.get('value') === NHS_NUMBER_SYSTEM)) continue;
       const element = `${patient.path}.identifier[${index}].value`;
       const value = onlyValue(identifier, 'value');
-      if (value === undefined) return invalid(element, 'an NHS number identifier needs exactly one value');
+      if (value === undefined) return invalid(element, 'an NHS number identifier needs exactly one value', 'event.nhs-numbers');
       nhsNumbers.push({ value, source: 'patient-identifier', element });
     }
   }

@@ -25,6 +25,8 @@ import { FHIR_XML_NAMESPACE, type XmlElement } from './xml.js';
 import type { AsidRegistration } from '../identity/types.js';
 import { isMailboxId, isOdsCode, ODS_ORGANIZATION_URL_PREFIX } from '../nems/identifiers.js';
 import type { NhsNumberRef, ParsedSubscription, Rejection } from '../pipeline/types.js';
+import type { ConformanceRuleId } from '../rules/catalogue.js';
+import { RulePolicy, type RuleReports } from '../rules/policy.js';
 
 
 const TOP_LEVEL = new Set(['id', 'meta', 'language', 'text', 'extension', 'status', 'contact', 'end', 'reason', 'criteria', 'channel', 'tag']);
@@ -64,8 +66,9 @@ interface SubscriptionDraft {
 
 type Result<T> = { ok: true; value: T } | { ok: false; rejection: Rejection };
 
-function invalidResource(element: string, problem: string): { ok: false; rejection: Rejection } {
-  return { ok: false, rejection: { code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
+/** A security rule of the Subscription (subscription.resource unless named). */
+function invalidResource(element: string, problem: string, rule: 'subscription.resource' | 'subscription.contact-ods' | 'subscription.mailbox' | 'criteria.syntax' = 'subscription.resource'): { ok: false; rejection: Rejection } {
+  return { ok: false, rejection: { rule, code: 'INVALID_RESOURCE', diagnostics: `${element}: ${problem}` } };
 }
 
 /** What the registry knows about the requesting ASID that the Subscription rules need. */
@@ -81,74 +84,100 @@ export function validateSubscriptionCreate(
   format: FhirFormat,
   asid: SubscriptionRegistration | undefined,
   now: number = Date.now(),
+  policy: RulePolicy = RulePolicy.STRICT,
+  reports: RuleReports = {},
 ): SubscriptionCreateResult {
   const view = format === 'xml' ? xmlView(resource as XmlElement) : jsonView(resource);
   if (!view.ok) return view;
-  // A client-assigned id is reported before anything else, with its own Spine code.
+  // A client-assigned id is judged before anything else, with its own Spine code.
   if (view.value.has('id')) {
-    return { ok: false, rejection: { code: 'MSG_RESOURCE_ID_FAIL', diagnostics: 'Subscription.id: must not be supplied on create; NEMS assigns it' } };
+    const refused = policy.fire(reports, 'subscription.id-supplied', 'Subscription.id: must not be supplied on create; NEMS assigns it');
+    if (refused) return { ok: false, rejection: refused };
   }
   const draft = readDraft(view.value);
   if (!draft.ok) return draft;
-  return applyRules(draft.value, asid, now);
+  return applyRules(draft.value, asid, now, policy, reports);
 }
 
-function applyRules(d: SubscriptionDraft, asid: SubscriptionRegistration | undefined, now: number): SubscriptionCreateResult {
-  if (d.hasMetaVersionId) return invalidResource('Subscription.meta.versionId', 'must not be supplied on create');
-  if (d.hasMetaLastUpdated) return invalidResource('Subscription.meta.lastUpdated', 'must not be supplied on create');
-  if (d.status === undefined) return invalidResource('Subscription.status', 'is required');
-  if (d.status !== 'requested') return invalidResource('Subscription.status', "must be 'requested' on create");
-  if (d.reason === undefined || d.reason.trim() === '') return invalidResource('Subscription.reason', 'is required');
-  if (d.criteria === undefined) return invalidResource('Subscription.criteria', 'is required');
+function applyRules(d: SubscriptionDraft, asid: SubscriptionRegistration | undefined, now: number, policy: RulePolicy, reports: RuleReports): SubscriptionCreateResult {
+  // A conformance rule: enforce ends the check here; report or off carries on with what can still be relied on.
+  const conform = (rule: ConformanceRuleId, element: string, problem: string): { ok: false; rejection: Rejection } | undefined => {
+    const refused = policy.fire(reports, rule, `${element}: ${problem}`);
+    return refused ? { ok: false, rejection: refused } : undefined;
+  };
+  let failed: { ok: false; rejection: Rejection } | undefined;
+  if (d.hasMetaVersionId && (failed = conform('subscription.meta-supplied', 'Subscription.meta.versionId', 'must not be supplied on create'))) return failed;
+  if (d.hasMetaLastUpdated && (failed = conform('subscription.meta-supplied', 'Subscription.meta.lastUpdated', 'must not be supplied on create'))) return failed;
+  if (d.status === undefined) {
+    if ((failed = conform('subscription.status', 'Subscription.status', 'is required'))) return failed;
+  } else if (d.status !== 'requested' && (failed = conform('subscription.status', 'Subscription.status', "must be 'requested' on create"))) return failed;
+  if ((d.reason === undefined || d.reason.trim() === '') && (failed = conform('subscription.reason', 'Subscription.reason', 'is required'))) return failed;
+  if (d.criteria === undefined) return invalidResource('Subscription.criteria', 'is required', 'criteria.syntax');
 
-  const parsed = parseCriteria(d.criteria);
-  if (!parsed.ok) return invalidResource(parsed.element, parsed.problem);
+  const parsed = parseCriteria(d.criteria, policy, reports);
+  if (!parsed.ok) return { ok: false, rejection: { rule: parsed.rule, code: 'INVALID_RESOURCE', diagnostics: `${parsed.element}: ${parsed.problem}` } };
   const criteria = parsed.criteria;
 
   // Every contact is the requesting organisation: use work, system url, the ODS directory URL of an ODS code the
   // ASID is registered for (§1.4: "the endpoint ASID … MUST include every ODS code used in subscriptions").
-  // The first one's ODS code is also the mailbox's (checked below).
-  if (d.contacts.length === 0) return invalidResource('Subscription.contact', 'is required');
+  // The first one's ODS code is also the mailbox's (checked below). The shape is conformance; that every contact
+  // names an ODS code of the ASID is security (subscription.contact-ods), so a contact whose code cannot be read is
+  // refused when there is a registry to check it against.
+  if (d.contacts.length === 0 && (failed = conform('subscription.contact', 'Subscription.contact', 'is required'))) return failed;
   const contactOdsCodes: string[] = [];
   for (const [i, contact] of d.contacts.entries()) {
     const at = `Subscription.contact[${i}]`;
-    if (contact.use !== 'work') return invalidResource(`${at}.use`, "must be 'work'");
-    if (contact.system !== 'url') return invalidResource(`${at}.system`, "must be 'url'");
+    if (contact.use !== 'work' && (failed = conform('subscription.contact', `${at}.use`, "must be 'work'"))) return failed;
+    if (contact.system !== 'url' && (failed = conform('subscription.contact', `${at}.system`, "must be 'url'"))) return failed;
+    let ods: string | undefined;
     if (contact.value === undefined || !contact.value.startsWith(ODS_ORGANIZATION_URL_PREFIX)) {
-      return invalidResource(`${at}.value`, `must be ${ODS_ORGANIZATION_URL_PREFIX}<ODS code>`);
+      if ((failed = conform('subscription.contact', `${at}.value`, `must be ${ODS_ORGANIZATION_URL_PREFIX}<ODS code>`))) return failed;
+    } else {
+      ods = contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length);
+      if (!isOdsCode(ods)) {
+        if ((failed = conform('subscription.contact', `${at}.value`, 'ODS code must be 1 to 9 letters or digits'))) return failed;
+        ods = undefined;
+      }
     }
-    const ods = contact.value.slice(ODS_ORGANIZATION_URL_PREFIX.length);
-    if (!isOdsCode(ods)) return invalidResource(`${at}.value`, 'ODS code must be 1 to 9 letters or digits');
-    if (asid && !asid.odsCodes.includes(ods)) return invalidResource(`${at}.value`, 'ODS code is not registered for the requesting ASID');
-    contactOdsCodes.push(ods);
+    if (asid && (ods === undefined || !asid.odsCodes.includes(ods))) {
+      return invalidResource(`${at}.value`, 'ODS code is not registered for the requesting ASID', 'subscription.contact-ods');
+    }
+    if (ods !== undefined) contactOdsCodes.push(ods);
   }
-  const contactOds = contactOdsCodes[0]!;
 
-  if (d.channelType === undefined) return invalidResource('Subscription.channel.type', 'is required');
-  if (d.channelType !== 'message') return invalidResource('Subscription.channel.type', "must be 'message'");
-  if (d.channelEndpoint === undefined) return invalidResource('Subscription.channel.endpoint', 'is required');
+  if (d.channelType === undefined) {
+    if ((failed = conform('subscription.channel-type', 'Subscription.channel.type', 'is required'))) return failed;
+  } else if (d.channelType !== 'message' && (failed = conform('subscription.channel-type', 'Subscription.channel.type', "must be 'message'"))) return failed;
+  if (d.channelEndpoint === undefined) return invalidResource('Subscription.channel.endpoint', 'is required', 'subscription.mailbox');
   const mailbox = asid?.mailboxes.find((m) => m.id === d.channelEndpoint);
   if (asid) {
-    if (!mailbox) return invalidResource('Subscription.channel.endpoint', 'is not a MESH mailbox registered for the requesting ASID');
-    if (mailbox.odsCode !== contactOds) {
-      return invalidResource('Subscription.channel.endpoint', 'MESH mailbox belongs to a different ODS code than Subscription.contact[0]');
+    if (!mailbox) return invalidResource('Subscription.channel.endpoint', 'is not a MESH mailbox registered for the requesting ASID', 'subscription.mailbox');
+    if (contactOdsCodes.length > 0 && mailbox.odsCode !== contactOdsCodes[0]) {
+      return invalidResource('Subscription.channel.endpoint', 'MESH mailbox belongs to a different ODS code than Subscription.contact[0]', 'subscription.mailbox');
     }
   } else if (!isMailboxId(d.channelEndpoint)) {
-    return invalidResource('Subscription.channel.endpoint', 'must be a MESH mailbox id');
+    return invalidResource('Subscription.channel.endpoint', 'must be a MESH mailbox id', 'subscription.mailbox');
   }
+  // The subscriber: contact[0]'s ODS code, or (its contacts reported) the mailbox's.
+  const contactOds = contactOdsCodes[0] ?? mailbox?.odsCode ?? '';
 
   let endAt: number | undefined;
   if (d.end !== undefined) {
-    // fhir.datetime-format
-    endAt = parseFhirInstant(d.end);
-    if (endAt === undefined) return invalidResource('Subscription.end', `must be ${describeFhirTemporal('instant')}`);
-    if (endAt <= now) return invalidResource('Subscription.end', 'must be in the future');
+    // fhir.datetime-format: an end that is not a valid instant is no end the core could apply.
+    const end = parseFhirInstant(d.end);
+    if (end === undefined) {
+      if ((failed = conform('fhir.datetime-format', 'Subscription.end', `must be ${describeFhirTemporal('instant')}`))) return failed;
+    } else {
+      if (end <= now && (failed = conform('subscription.end-future', 'Subscription.end', 'must be in the future'))) return failed;
+      endAt = end;
+    }
   }
 
   if (asid && !asid.subscriptionTypes.includes(criteria.subscriptionType)) {
     return {
       ok: false,
       rejection: {
+        rule: 'subscription.type-allowed',
         code: 'ACCESS_DENIED',
         diagnostics: `Subscription.criteria: ${criteria.subscriptionType} subscriptions are not allowed for the requesting ASID (NEMS_SUBS_TYPE)`,
       },
@@ -157,9 +186,11 @@ function applyRules(d: SubscriptionDraft, asid: SubscriptionRegistration | undef
   if (mailbox && mailbox.workflowIds.length > 0) {
     const accepted = new Set(mailbox.workflowIds.map((w) => LEGACY_WORKFLOW_ALIASES[w] ?? w));
     for (const code of criteria.eventCodes) {
+      // An unknown code was judged by criteria.event-code; it names no workflow to look for.
       const event = eventTypeByCode(code);
-      if (!event || !accepted.has(event.workflowId)) {
-        return invalidResource('Subscription.criteria (MessageHeader.event)', 'event type is not enabled for the MESH mailbox (workflow ID)');
+      if (event && !accepted.has(event.workflowId)) {
+        if ((failed = conform('subscription.mailbox-workflow', 'Subscription.criteria (MessageHeader.event)', 'event type is not enabled for the MESH mailbox (workflow ID)'))) return failed;
+        break;
       }
     }
   }

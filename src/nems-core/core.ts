@@ -18,6 +18,7 @@ import { resolveInteraction } from '../nems/interactions.js';
 import { nhsNumberProblem } from '../nems/nhs-number.js';
 import { createRouteMatcher, NEMS_ROUTES } from '../nems/operations.js';
 import type { NhsNumberRef, Rejection } from '../pipeline/types.js';
+import { RulePolicy } from '../rules/policy.js';
 import {
   eventFromXml,
   renderSubscriptionJson,
@@ -66,6 +67,11 @@ export interface NemsCoreOptions {
    */
   readonly rejectDuplicateSubscriptions?: boolean;
   readonly rejectRepeatedDigitNhsNumbers?: boolean;
+  /**
+   * What each conformance rule does (config.policy): the core judges bodies with the gateway's rule functions, so a
+   * rule the gateway reports must not make the core refuse what the gateway forwarded. Strict when not given.
+   */
+  readonly policy?: RulePolicy;
   /** Upper bound on one patient-directory lookup during matching; a slow directory counts as no data. */
   readonly directoryTimeoutMs?: number;
   /** Injectable clock (ms since the epoch) for ages, `end` and timestamps. */
@@ -148,6 +154,7 @@ export class NemsCore {
   private readonly maxSubscriptionBytes: number;
   private readonly maxPublishBytes: number;
   private readonly now: () => number;
+  private readonly policy: RulePolicy;
   private draining: Promise<void> | undefined;
   private dirty = false;
   private closed = false;
@@ -158,6 +165,7 @@ export class NemsCore {
   private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly options: NemsCoreOptions) {
+    this.policy = options.policy ?? RulePolicy.STRICT;
     const baseUrl = options.baseUrl;
     this.resolveBaseUrl = typeof baseUrl === 'string' ? () => baseUrl.replace(/\/+$/, '') : () => baseUrl().replace(/\/+$/, '');
     this.dataDir = options.dataDir;
@@ -254,12 +262,12 @@ export class NemsCore {
     if (requestFormat === 'json') {
       const parsed = parseFhirJson(body, this.maxSubscriptionBytes);
       if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription JSON: ${parsed.detail}`);
-      checked = validateSubscriptionCreate(parsed.value, 'json', undefined, this.now());
+      checked = validateSubscriptionCreate(parsed.value, 'json', undefined, this.now(), this.policy);
       model = subscriptionFromJson(parsed.value);
     } else {
       const parsed = parseFhirXml(body, this.maxSubscriptionBytes);
       if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Subscription XML: ${parsed.detail}`);
-      checked = validateSubscriptionCreate(parsed.root, 'xml', undefined, this.now());
+      checked = validateSubscriptionCreate(parsed.root, 'xml', undefined, this.now(), this.policy);
       model = subscriptionFromXml(parsed.root);
     }
     // The gateway's Subscription rules; the registry-bound ones (registered ODS codes and mailboxes) need a registry.
@@ -359,7 +367,7 @@ export class NemsCore {
     if (!parsed.ok) return fail(bodyFailureCode(parsed.reason), `Event message XML: ${parsed.detail}`);
     // Publication API messages get exactly the gateway's event-message rules (one place per rule).
     if (publishType) {
-      const validated = validateEventMessage(parsed.root, publishType);
+      const validated = validateEventMessage(parsed.root, publishType, { policy: this.policy });
       if (!validated.ok) return fromRejection(validated.rejection);
       const invalidNumber = this.invalidNhsNumber(validated.nhsNumbers);
       if (invalidNumber) return invalidNumber;
@@ -391,8 +399,9 @@ export class NemsCore {
     }
     const type = eventTypeByCode(event.eventCode);
     if (!type) return fail('INVALID_RESOURCE', 'MessageHeader.event is not a known NEMS event type');
-    if (!event.messageHeaderId) return fail('INVALID_RESOURCE', 'MessageHeader.id is required');
-    if (!event.messageEventType || !(type.messageEventTypes as readonly string[]).includes(event.messageEventType)) {
+    // The same rules as event.header-id and event.message-event-type: not refused here when the policy lets them pass.
+    if (!event.messageHeaderId && this.policy.action('event.header-id') === 'enforce') return fail('INVALID_RESOURCE', 'MessageHeader.id is required');
+    if ((!event.messageEventType || !(type.messageEventTypes as readonly string[]).includes(event.messageEventType)) && this.policy.action('event.message-event-type') === 'enforce') {
       return fail('INVALID_RESOURCE', 'MessageHeader messageEventType extension is missing or not allowed for this event');
     }
     if (!event.hasRoutingDemographics) return fail('INVALID_RESOURCE', 'MessageHeader routingDemographics extension is required');

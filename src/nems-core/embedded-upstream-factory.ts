@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { LocalPdsStore } from '../pds/local-store.js';
 import { EmbeddedUpstream } from '../upstream/embedded.js';
 import type { UpstreamHandle } from '../upstream/index.js';
+import { RulePolicy } from '../rules/policy.js';
 import { createNemsCore } from './core.js';
 import type { PatientDirectory } from './matching.js';
 import { meshDeliveryHook } from './mesh-outbox.js';
@@ -47,6 +48,8 @@ export async function createEmbeddedUpstream(config: Config, logger: Logger, loc
     acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
     deliveryLeaseMs: config.core.deliveryLeaseMs,
     deliverySweepMs: config.core.deliverySweepMs,
+    // The core plays NEMS, which takes what the gateway's policy reports: the same policy, so it does not refuse it.
+    policy: RulePolicy.fromConfig(config),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),
     logger: logger.child({ component: 'nems-core' }),
   });

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { LocalPdsStore } from '../pds/local-store.js';
 import { readBody } from '../edge/read-body.js';
 import { isPayloadTooLarge } from '../pipeline/types.js';
+import { RulePolicy } from '../rules/policy.js';
 import { createNemsCore, type CoreResponse, type NemsCore } from './core.js';
 import { patientDirectoryFromLocalPds } from './embedded-upstream-factory.js';
 import { isMailboxId } from '../nems/identifiers.js';
@@ -178,6 +179,8 @@ export async function runCoreCommand(argv: string[]): Promise<number> {
           acceptLegacyPublishInteractionIds: config.nems.acceptLegacyPublishInteractionIds,
           deliveryLeaseMs: config.core.deliveryLeaseMs,
           deliverySweepMs: config.core.deliverySweepMs,
+          // The gateway in front of this core reports what config.policy reports: the core must not refuse it.
+          policy: RulePolicy.fromConfig(config),
         }
       : {}),
     ...(local ? { patientDirectory: patientDirectoryFromLocalPds(local) } : {}),

@@ -39,6 +39,8 @@ export function edgeObserverFor(metrics: GatewayMetrics): GatewayEdgeObserver {
       const route = record.route === 'unmatched' ? undefined : record.route;
       metrics.requestCompleted(route, record.outcome, record.status, record.seconds);
       if (record.rejection) metrics.rejected(record.rejection.code, record.rejection.stage);
+      if (record.rules?.enforced) metrics.ruleViolation(record.rules.enforced, 'enforce');
+      for (const rule of record.rules?.reported ?? []) metrics.ruleViolation(rule, 'report');
       if (record.upstreamFailure) metrics.upstreamFailed(record.upstreamFailure, route, record.upstreamSeconds);
       else if (record.upstreamSeconds !== undefined) metrics.upstreamCompleted(route, record.upstreamSeconds);
     },

@@ -7,6 +7,7 @@ import { isAsid } from '../nems/identifiers.js';
 import { NEMS_OPERATIONS } from '../nems/operations.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
 import { IDENTITY_REJECTION_REASONS } from '../identity/types.js';
+import { RULE_IDS } from '../rules/catalogue.js';
 
 /** What any label value outside its allow-list becomes. */
 export const OTHER = 'other';
@@ -26,6 +27,10 @@ export const STAGE_LABELS = [...STAGE_NAMES, 'edge'] as const;
 export type StageLabel = (typeof STAGE_LABELS)[number];
 
 export const OPERATION_LABELS = NEMS_OPERATIONS;
+
+/** The rule catalogue's ids (rules/catalogue.ts), and the actions a fired rule can have taken. */
+export const RULE_LABELS = RULE_IDS;
+export const RULE_ACTION_LABELS = ['enforce', 'report'] as const;
 
 export const UPSTREAM_ERROR_LABELS = ['unreachable', 'timeout', 'aborted'] as const satisfies readonly UpstreamFailureKind[];
 

@@ -6,7 +6,7 @@ import type { NemsOperation } from '../nems/operations.js';
 import type { UpstreamFailureKind } from '../upstream/types.js';
 import {
   CRL_FETCH_LABELS, FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OCSP_CACHE_LABELS, OCSP_STATUS_LABELS,
-  OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS, PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS,
+  OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS, RULE_LABELS, PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS,
   STAGE_LABELS, TRUST_REFUSAL_LABELS, TRUST_SOURCE_LABELS, UPSTREAM_ERROR_LABELS,
   allowListed, spineCodeLabel, statusClassLabel, upstreamClientCertificateLabel,
   type FixedCertificateLabel, type IdentityRejectionReason, type OutcomeLabel, type ReloadComponent,
@@ -101,6 +101,8 @@ export interface GatewayMetrics {
   setUpstreamClientCertificateExpiries(notAfterByAsid: ReadonlyMap<string, Date>): void;
   /** A reload attempt of one component ('tls' counts as 'certificate', 'pds' as 'pds-data'). */
   reload(component: ReloadComponent | ReloadComponentAlias, ok: boolean): void;
+  /** A catalogued rule fired: enforced (the request was refused) or reported (rules/catalogue.ts; others count as 'other'). */
+  ruleViolation(rule: string, action: 'enforce' | 'report'): void;
   /** A request answered 429 by the rate-limit stage (a NemsOperation; anything else is counted as 'other'). */
   rateLimited(operation: NemsOperation | string): void;
   /** Client-trust material (CA bundle, CRL) refused on a reload or from a distribution point, by reason. */
@@ -221,6 +223,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
     name: `${prefix}reload_last_failed`,
     help: '1 when the latest reload attempt of a component failed and the previous version is still in use, else 0.',
     labelNames: ['component'] as const, registers, aggregator: 'max',
+  });
+  const ruleViolations = new Counter({
+    name: `${prefix}rule_violations_total`,
+    help: 'Catalogued rules that fired, by rule id and the action taken (enforce: refused; report: forwarded and logged).',
+    labelNames: ['rule', 'action'] as const, registers,
   });
   const rateLimitedTotal = new Counter({
     name: `${prefix}rate_limited_total`,
@@ -385,6 +392,9 @@ export function createMetrics(opts: CreateMetricsOptions = {}): GatewayMetrics {
       const label = allowListed(RELOAD_COMPONENT_LABELS, named);
       reloads.inc({ component: label, result: ok ? 'success' : 'failure' });
       reloadLastFailed.set({ component: label }, ok ? 0 : 1);
+    },
+    ruleViolation(rule, action) {
+      ruleViolations.inc({ rule: allowListed(RULE_LABELS, rule), action });
     },
     rateLimited(operation) {
       rateLimitedTotal.inc({ operation: allowListed(OPERATION_LABELS, operation) });

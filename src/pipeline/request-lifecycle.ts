@@ -13,12 +13,14 @@ import { preferredErrorMedia } from '../fhir/mime.js';
 import { outcomeMedia, renderOperationOutcome, type OutcomeMedia } from '../fhir/operation-outcome.js';
 import { EndpointResolver } from '../identity/endpoint-resolver.js';
 import type { EndpointRegistry, IdentityRejectionReason } from '../identity/types.js';
+import type { RuleId } from '../rules/catalogue.js';
 import type { ForwardRequest } from '../upstream/types.js';
 import { bodyLimitFor } from './body-limits.js';
 import { createRequestContext } from './context.js';
 import { forwardHeaders } from './forward-headers.js';
 import {
   isPayloadTooLarge,
+  violation,
   type InboundRequest,
   type MimeDecision,
   type Rejection,
@@ -39,8 +41,8 @@ export interface RenderedRejection {
   /** The OperationOutcome, in the format the client negotiated (XML for media-type failures). */
   readonly body: string;
   readonly code: SpineCode;
-  /** The rule broken, when the stage named it. */
-  readonly rule?: string;
+  /** The rule broken (rules/catalogue.ts). */
+  readonly rule: RuleId;
 }
 
 export interface RejectDecision extends RenderedRejection {
@@ -113,10 +115,9 @@ export class RequestLifecycle {
         body = await inbound.readBody(bodyLimitFor(this.#config, ctx.operation));
       } catch (err) {
         const tooLarge = isPayloadTooLarge(err);
-        return this.reject(ctx, {
-          code: tooLarge ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST',
-          diagnostics: tooLarge ? 'The request body is too large' : 'The request body could not be read',
-        }, 'edge');
+        return this.reject(ctx, tooLarge
+          ? violation('limits.body-size', 'The request body is too large')
+          : violation('body.unreadable', 'The request body could not be read'), 'edge');
       }
     }
     return {
@@ -153,8 +154,8 @@ export class RequestLifecycle {
   }
 
   #identityRejection(inbound: InboundRequest, reason: IdentityRejectionReason): RejectDecision {
-    const violation: Rejection = { code: 'ACCESS_DENIED', diagnostics: 'The client certificate is not registered for a Spine endpoint' };
-    return { ...this.refuse(inbound, violation), identity: reason };
+    const refused = violation('tls.client-identity', 'The client certificate is not registered for a Spine endpoint');
+    return { ...this.refuse(inbound, refused), identity: reason };
   }
 
   #runStage(name: StageName, ctx: RequestContext): StageResult | Promise<StageResult> {
@@ -185,7 +186,7 @@ export function renderRejection(requestId: string, rejection: Rejection, media: 
     'cache-control': 'no-store',
     'x-request-id': requestId,
   };
-  return { status, headers, body, code: rejection.code, ...(rejection.rule !== undefined ? { rule: rejection.rule } : {}) };
+  return { status, headers, body, code: rejection.code, rule: rejection.rule };
 }
 
 function errorMedia(

@@ -1,7 +1,8 @@
 // The stage contract: every check on the request path is a Stage that either passes or reports a violation (a
-// Rejection: Spine code, diagnostics, optionally the rule it breaks). Stages never import each other; they read
-// what earlier stages found on the RequestContext. They never build a response: the request lifecycle
-// (request-lifecycle.ts) is the one place a violation becomes a rejection.
+// Rejection: the catalogued rule it breaks, rules/catalogue.ts, with its Spine code and diagnostics). A conformance
+// rule the policy reports is recorded on ctx.reported instead, and the stage carries on (rules/policy.ts). Stages
+// never import each other; they read what earlier stages found on the RequestContext. They never build a response:
+// the request lifecycle (request-lifecycle.ts) is the one place a violation becomes a rejection.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SpineCode } from '../fhir/errors.js';
 import type { FhirMimeType } from '../fhir/mime.js';
@@ -10,14 +11,13 @@ import type { AsidRegistration, Endpoint, PeerFacts } from '../identity/types.js
 import type { NemsEventType } from '../nems/events.js';
 import type { Route } from './routes.js';
 import type { NemsOperation } from '../nems/operations.js';
+import { ruleDefinition, type RuleId } from '../rules/catalogue.js';
 
 export interface Rejection {
+  /** The stable id of the rule the request breaks (rules/catalogue.ts); the lifecycle carries it into the decision and the audit line. */
+  readonly rule: RuleId;
+  /** The rule's catalogue code, unless the violation names another (e.g. pds.policy.notFound). */
   readonly code: SpineCode;
-  /**
-   * The stable id of the rule the request breaks (e.g. `headers.to-asid`), once rules are named in a catalogue
-   * (issue 12); the lifecycle carries it into the decision and the audit line.
-   */
-  readonly rule?: string;
   /** Names the header, claim or element at fault; never echoes its value. */
   readonly diagnostics: string;
   /** Overrides the catalogue status (e.g. PDS unavailable → configurable 503). */
@@ -30,8 +30,14 @@ export type StageResult = { readonly ok: true } | { readonly ok: false; readonly
 
 export const PASS: StageResult = Object.freeze({ ok: true });
 
-export function reject(code: SpineCode, diagnostics: string, extra?: Omit<Rejection, 'code' | 'diagnostics'>): StageResult {
-  return { ok: false, rejection: { code, diagnostics, ...extra } };
+/** A violation of `rule`, answered with the rule's catalogue code unless `extra.code` names another. */
+export function violation(rule: RuleId, diagnostics: string, extra?: Partial<Omit<Rejection, 'rule' | 'diagnostics'>>): Rejection {
+  return { rule, code: extra?.code ?? ruleDefinition(rule).code, diagnostics, ...(extra?.status !== undefined ? { status: extra.status } : {}), ...(extra?.headers ? { headers: extra.headers } : {}) };
+}
+
+/** A stage's result for a violation of `rule` (see violation()). */
+export function reject(rule: RuleId, diagnostics: string, extra?: Partial<Omit<Rejection, 'rule' | 'diagnostics'>>): StageResult {
+  return { ok: false, rejection: violation(rule, diagnostics, extra) };
 }
 
 /** Every stage, in the order the route table runs them. */
@@ -78,7 +84,8 @@ export interface SpineClaims {
   readonly iss: string;
   readonly sub: string;
   readonly requestingSystemAsid: string;
-  readonly requestingOrganisationOds: string;
+  /** Absent when the token carries no organisation claim (jwt.organisation-present reported or off). */
+  readonly requestingOrganisationOds?: string;
   readonly requestingUser?: string;
   readonly requestingPatientNhsNumber?: string;
   readonly scope: string;
@@ -98,7 +105,8 @@ export interface ParsedSubscription {
 export interface ParsedEventMessage {
   readonly kind: 'event';
   readonly eventType: NemsEventType;
-  readonly messageEventType: 'new' | 'update' | 'delete';
+  /** Absent when event.message-event-type was reported or off and the extension could not be read. */
+  readonly messageEventType?: 'new' | 'update' | 'delete';
   readonly messageId: string;
 }
 
@@ -183,4 +191,6 @@ export interface RequestContext {
   readonly forwardHeaders: Record<string, string>;
   /** Stage timings and facts for the audit line; never NHS numbers or tokens. */
   readonly audit: Record<string, string | number | boolean>;
+  /** Conformance rules that fired and were reported, not enforced (allocated only when one fires). */
+  reported?: RuleId[];
 }

@@ -40,6 +40,7 @@ export function metricsWithEverySample(): GatewayMetrics {
   metrics.reload('registry', true);
   metrics.reload('certificate', false);
   metrics.rateLimited('publish');
+  metrics.ruleViolation('headers.to-asid', 'report');
   metrics.trustMaterialRefused('reload', 'crl-expired');
   metrics.crlFetched('updated');
   metrics.ocspChecked('good', 'miss');

@@ -48,7 +48,7 @@ describe('parseCriteria: the §1.5 examples', () => {
 
   it('rejects the removed 2018 grammar (orgcode, eventcode)', () => {
     const result = parseCriteria('/Bundle?type=message&orgcode=X2458&eventcode=PDS001&eventcode=PDS002');
-    expect(result).toEqual({ ok: false, element: 'Subscription.criteria', problem: 'has an unknown component' });
+    expect(result).toEqual({ ok: false, element: 'Subscription.criteria', problem: 'has an unknown component', rule: 'criteria.syntax' });
   });
 });
 

@@ -2,45 +2,33 @@
 // inject() for this gateway. A request is plain data (method, target, raw header pairs, body bytes, which example
 // endpoint's certificate sent it); the answer is the lifecycle's decision. The end-to-end suites send the same
 // requests over real TLS.
-import type { IncomingHttpHeaders } from 'node:http';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { resolveEndpoint } from '../../src/identity/file-registry.js';
 import type { Endpoint, EndpointRegistry, PeerFacts } from '../../src/identity/types.js';
 import type { PdsLookup } from '../../src/pds/types.js';
 import { createRequestContext } from '../../src/pipeline/context.js';
+import { nodeHeaders } from '../../src/pipeline/node-headers.js';
 import { RequestLifecycle, type Decision, type ForwardDecision } from '../../src/pipeline/request-lifecycle.js';
 import { createStages, type StageDeps } from '../../src/pipeline/stages/index.js';
 import { PASS, PayloadTooLargeError, STAGE_NAMES, type InboundRequest, type RequestContext, type StageName, type StageSet } from '../../src/pipeline/types.js';
 import { EXAMPLE_ENDPOINTS, type ExampleEndpointName } from './endpoints.js';
 
-/** A Config with every `nems` default (the policy table's assumption) plus optional overrides. */
+/**
+ * A Config with every `nems` default (the policy table's assumption) plus optional overrides, under
+ * `policy.profile: strict` (the guide to the letter, which the tables were written against) unless `rest.policy` says.
+ */
 export function policyConfig(nems: Record<string, unknown> = {}, rest: Record<string, unknown> = {}): Config {
   return configSchema.parse({
     server: { tls: { cert: '/x/cert.pem', key: '/x/key.pem', ca: '/x/ca.pem' } },
     registry: { path: '/x/registry.yaml' },
     nems,
+    policy: { profile: 'strict' },
     ...rest,
   });
 }
 
-/** Headers Node keeps only the first of when repeated (node:http `matchKnownFields`). */
-const FIRST_WINS = new Set([
-  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
-  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer',
-  'retry-after', 'server', 'user-agent',
-]);
-
-/** Builds `req.headers` from raw pairs as Node does: lower-case names, first wins or `, `-joined. */
-export function nodeHeaders(raw: readonly (readonly [string, string])[]): IncomingHttpHeaders {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of raw) {
-    const key = name.toLowerCase();
-    const existing = headers[key];
-    if (existing === undefined) headers[key] = value;
-    else if (!FIRST_WINS.has(key)) headers[key] = `${existing}, ${value}`;
-  }
-  return headers;
-}
+/** Builds `req.headers` from raw pairs as Node does (src/pipeline/node-headers.ts). */
+export { nodeHeaders };
 
 export interface InjectRequest {
   readonly method: string;

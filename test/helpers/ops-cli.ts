@@ -49,6 +49,8 @@ export function writeCliConfig(pki: Pki, opts: CliConfigOptions): { file: string
     core: { dataDir: join(dir, 'data') },
     logging: { level: 'info' },
     lifecycle: { watchFiles: false, drainDeadlineMs: opts.drainDeadlineMs ?? 5000, workers: opts.workers ?? 1, readinessGraceMs: 0 },
+    // The policy cases these suites replay were written against the guide to the letter.
+    policy: { profile: 'strict' },
   };
   opts.patch?.(raw);
   const file = join(dir, 'gateway.yaml');

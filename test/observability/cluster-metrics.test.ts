@@ -185,7 +185,7 @@ function transpileForWorkers(): string {
   const root = resolve(import.meta.dirname, '../..');
   const dir = mkdtempSync(join(tmpdir(), 'nems-cluster-'));
   const files = ['labels', 'tls-failure', 'cluster-metrics', 'cluster-primary', 'default-metrics', 'bound-metrics', 'build-info', 'metrics'].map((m) => `src/observability/${m}.ts`);
-  const imported = ['src/fhir/errors.ts', 'src/paths.ts', 'src/pipeline/types.ts', 'src/identity/types.ts', ...['identifiers', 'operations', 'interactions', 'events'].map((m) => `src/nems/${m}.ts`)];
+  const imported = ['src/fhir/errors.ts', 'src/paths.ts', 'src/pipeline/types.ts', 'src/identity/types.ts', 'src/rules/catalogue.ts', ...['identifiers', 'operations', 'interactions', 'events'].map((m) => `src/nems/${m}.ts`)];
   for (const file of [...imported, ...files]) {
     const out = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
@@ -193,6 +193,7 @@ function transpileForWorkers(): string {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     writeFileSync(join(dir, file.replace(/\.ts$/, '.js')), out);
   }
+  writeFileSync(join(dir, 'src/rules/catalogue.json'), readFileSync(join(root, 'src/rules/catalogue.json')));
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   writeFileSync(join(dir, 'worker.js'), `

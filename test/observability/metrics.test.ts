@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { SPINE_CODES } from '../../src/fhir/errors.js';
+import { RULE_IDS } from '../../src/rules/catalogue.js';
 import {
   CRL_FETCH_LABELS, FIXED_CERTIFICATE_LABELS, IDENTITY_REJECTION_LABELS, OCSP_CACHE_LABELS, OCSP_STATUS_LABELS,
   OPERATION_LABELS, OUTCOME_LABELS, PDS_CACHE_LABELS, PDS_RESULT_LABELS, RELOAD_COMPONENT_LABELS, ROUTE_LABELS,
@@ -30,6 +31,7 @@ function feed(metrics: GatewayMetrics, value: string, n: number): void {
   metrics.setUpstreamClientCertificateExpiries(new Map([[value, new Date(0)], [ASID, new Date(0)]]));
   loose['reload']!(value, n % 2 === 0);
   loose['rateLimited']!(value);
+  loose['ruleViolation']!(value, n % 2 === 0 ? 'enforce' : 'report');
   loose['trustMaterialRefused']!(value, value);
   loose['crlFetched']!(value);
   loose['ocspChecked']!(value, value);
@@ -54,6 +56,8 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   component: new Set([...RELOAD_COMPONENT_LABELS, 'other']),
   operation: new Set([...OPERATION_LABELS, 'other']),
   policy: new Set(['local', 'allow', 'deny', 'other']),
+  rule: new Set([...RULE_IDS, 'other']),
+  action: new Set(['enforce', 'report']),
   hash: new Set(['other']),
   // Fixed for the process: what the build is (package.json, build-info.json, process.version), never a caller's value.
   version: new Set([buildInfo().version]),
@@ -70,7 +74,7 @@ describe('gateway metrics: names, help and units', () => {
     expect(own.sort()).toEqual([
       'build_info', 'config_info', 'rate_limit_store_available', 'rate_limit_store_fallbacks_total',
       'certificate_expiry_remaining_seconds', 'identity_rejections_total', 'pds_lookup_duration_seconds', 'pds_lookups_total',
-      'rate_limited_total', 'rejections_total', 'reload_last_failed', 'reloads_total', 'request_duration_seconds',
+      'rate_limited_total', 'rejections_total', 'rule_violations_total', 'reload_last_failed', 'reloads_total', 'request_duration_seconds',
       'requests_in_flight', 'requests_total', 'tls_connections_active', 'tls_connections_total',
       'tls_handshake_failures_total', 'upstream_duration_seconds', 'upstream_errors_total',
       'trust_material_refusals_total', 'crl_fetches_total', 'ocsp_checks_total',

@@ -27,6 +27,8 @@ export function bodyTestConfig(limits: { publishMaxBytes?: number; subscriptionM
       ...(limits.publishMaxBytes !== undefined ? { publishMaxBytes: limits.publishMaxBytes } : {}),
       ...(limits.subscriptionMaxBytes !== undefined ? { subscriptionMaxBytes: limits.subscriptionMaxBytes } : {}),
     },
+    // The body rules to the letter, as these tests were written (the compatible profile reports some).
+    policy: { profile: 'strict' },
   });
 }
 

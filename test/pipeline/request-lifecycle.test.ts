@@ -142,7 +142,7 @@ describe('request lifecycle: the decision', () => {
   it('carries the rule id a stage names into the decision', async () => {
     const config = policyConfig();
     const stages = { ...createStages(config, { pds: TRACE_EVERY_NUMBER }) };
-    stages.headers = { name: 'headers', run: () => reject('ASID_CHECK_FAILED', 'The toASID header is not the NEMS ASID', { rule: 'headers.to-asid' }) };
+    stages.headers = { name: 'headers', run: () => reject('headers.to-asid', 'The toASID header is not the NEMS ASID') };
     const lifecycle = new RequestLifecycle({ config, registry: registryOf(), stages, now: () => NOW });
     const decision = rejected(await inject(lifecycle, read()));
     expect({ code: decision.code, rule: decision.rule, stage: decision.stage }).toEqual({ code: 'ASID_CHECK_FAILED', rule: 'headers.to-asid', stage: 'headers' });

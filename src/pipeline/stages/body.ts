@@ -14,7 +14,14 @@ import type { FhirFormat } from '../../fhir/operation-outcome.js';
 import { validateSubscriptionCreate } from '../../fhir/subscription.js';
 import { parseFhirXml, type XmlElement, type XmlParserEngine } from '../../fhir/xml.js';
 import { bodyLimitFor } from '../body-limits.js';
+import type { RuleId } from '../../rules/catalogue.js';
+import { RulePolicy } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
+
+/** The rule a body the parser refused breaks, by the Spine code fhir/body-text.ts gives it. */
+function bodyRule(code: ReturnType<typeof bodyFailureCode>): RuleId {
+  return code === 'PAYLOAD_TOO_LARGE' ? 'limits.body-size' : code === 'BAD_REQUEST' ? 'body.malformed' : 'body.unsafe-content';
+}
 
 type Parsed = { ok: true; format: 'xml'; root: XmlElement } | { ok: true; format: 'json'; value: unknown } | { ok: false; result: StageResult };
 
@@ -23,21 +30,21 @@ function parseBody(body: Buffer, format: FhirFormat, maxBytes: number, xmlParser
     const xml = parseFhirXml(body, maxBytes, undefined, xmlParser);
     if (xml.ok) return { ok: true, format: 'xml', root: xml.root };
     const code = bodyFailureCode(xml.reason);
-    return { ok: false, result: reject(code, code === 'PAYLOAD_TOO_LARGE' ? `request body: ${xml.detail}` : `request body (XML): ${xml.detail}`) };
+    return { ok: false, result: reject(bodyRule(code), code === 'PAYLOAD_TOO_LARGE' ? `request body: ${xml.detail}` : `request body (XML): ${xml.detail}`, { code }) };
   }
   const json = parseFhirJson(body, maxBytes);
   if (json.ok) return { ok: true, format: 'json', value: json.value };
   const code = bodyFailureCode(json.reason);
-  return { ok: false, result: reject(code, code === 'PAYLOAD_TOO_LARGE' ? `request body: ${json.detail}` : `request body (JSON): ${json.detail}`) };
+  return { ok: false, result: reject(bodyRule(code), code === 'PAYLOAD_TOO_LARGE' ? `request body: ${json.detail}` : `request body (JSON): ${json.detail}`, { code }) };
 }
 
-export function createBodyStage(config: Config): Stage {
+export function createBodyStage(config: Config, policy: RulePolicy = RulePolicy.fromConfig(config)): Stage {
   return {
     name: 'body',
     run(ctx: RequestContext): StageResult {
       if (ctx.operation !== 'create' && ctx.operation !== 'publish') return PASS;
       // Fail closed if the pipeline was wired without the stages this one depends on.
-      if (!ctx.body) return reject('INTERNAL_SERVER_ERROR', 'request body was not read before parsing');
+      if (!ctx.body) return reject('gateway.internal', 'request body was not read before parsing');
       const format: FhirFormat = ctx.operation === 'publish' ? 'xml' : (ctx.mime?.requestFormat ?? 'xml');
       const started = performance.now();
       const parsed = parseBody(ctx.body, format, bodyLimitFor(config, ctx.operation), config.nems.xmlParser);
@@ -45,9 +52,9 @@ export function createBodyStage(config: Config): Stage {
       if (!parsed.ok) return parsed.result;
 
       if (ctx.operation === 'create') {
-        if (!ctx.asidRegistration) return reject('INTERNAL_SERVER_ERROR', 'requesting ASID was not resolved before the body');
+        if (!ctx.asidRegistration) return reject('gateway.internal', 'requesting ASID was not resolved before the body');
         const resource = parsed.format === 'xml' ? parsed.root : parsed.value;
-        const result = validateSubscriptionCreate(resource, parsed.format, ctx.asidRegistration, ctx.receivedAt);
+        const result = validateSubscriptionCreate(resource, parsed.format, ctx.asidRegistration, ctx.receivedAt, policy, ctx);
         if (!result.ok) return { ok: false, rejection: result.rejection };
         ctx.parsed = result.subscription;
         ctx.nhsNumbers.push(...result.nhsNumbers);
@@ -56,15 +63,15 @@ export function createBodyStage(config: Config): Stage {
         return PASS;
       }
 
-      if (!ctx.publishEventType) return reject('INTERNAL_SERVER_ERROR', 'publish event type was not resolved before the body');
-      if (parsed.format !== 'xml') return reject('INVALID_REQUEST_MESSAGE', 'request body: publish accepts XML only');
-      const result = validateEventMessage(parsed.root, ctx.publishEventType);
+      if (!ctx.publishEventType) return reject('gateway.internal', 'publish event type was not resolved before the body');
+      if (parsed.format !== 'xml') return reject('mime.publish-xml', 'request body: publish accepts XML only', { code: 'INVALID_REQUEST_MESSAGE' });
+      const result = validateEventMessage(parsed.root, ctx.publishEventType, { policy, reports: ctx });
       if (!result.ok) return { ok: false, rejection: result.rejection };
       ctx.parsed = result.event;
       ctx.nhsNumbers.push(...result.nhsNumbers);
       ctx.audit['eventCode'] = result.event.eventType.code;
-      ctx.audit['messageEventType'] = result.event.messageEventType;
-      ctx.audit['messageId'] = result.event.messageId;
+      if (result.event.messageEventType) ctx.audit['messageEventType'] = result.event.messageEventType;
+      if (result.event.messageId) ctx.audit['messageId'] = result.event.messageId;
       return PASS;
     },
   };

@@ -5,19 +5,23 @@
 // - fromASID, toASID, InteractionID and Authorization must each appear exactly once (names case-insensitive,
 //   counted on the raw headers because Node silently keeps the first Authorization and joins the others).
 //   Missing, repeated or malformed → 400 MISSING_OR_INVALID_HEADER naming the header, never its value.
-// - The Authorization scheme must be written `Bearer` exactly. RFC 7235 makes schemes case-insensitive, but
-//   every Spine example writes `Bearer` and issue 3 asks for `bearer` to be refused (BEARER_SCHEME).
+// - Rule headers.authorization-scheme (conformance): strict takes `Bearer` written exactly so (every Spine example
+//   does); compatible takes any case, as RFC 7235 §2.1 makes schemes case-insensitive. Reported or off, the token
+//   after the scheme is still the one the jwt stage reads.
 // - An InteractionID of another operation, or one the gateway does not know → 400 MISSING_OR_INVALID_HEADER
 //   (Spine Core: "InteractionID ≠ request", §3.2).
-// - fromASID not registered for the certificate's endpoint, toASID not the configured NEMS ASID, or the ASID
-//   not registered for the InteractionID → 403 ASID_CHECK_FAILED ("sender or receiver ASID is not
-//   authorised for this interaction", §3.2). All 400 checks run before any 403 check.
+// - fromASID not registered for the certificate's endpoint (headers.from-asid), toASID not a configured NEMS ASID
+//   (headers.to-asid: nems.toAsid or nems.toAsids; conformance), or the ASID not registered for the InteractionID
+//   (headers.asid-interaction) → 403 ASID_CHECK_FAILED ("sender or receiver ASID is not authorised for this
+//   interaction", §3.2). All 400 checks run before any 403 check. A reported toASID is used for nothing later: the
+//   upstream request carries the client's headers unchanged.
 // - Legacy publish InteractionIDs (§2.1 history, §9.22) are accepted only with
 //   `nems.acceptLegacyPublishInteractionIds`; ctx.interactionId then holds the current form, which is also
 //   what the ASID registration is checked against.
 import type { Config } from '../../config/schema.js';
 import { isAsid } from '../../nems/identifiers.js';
 import { resolveInteraction } from '../../nems/interactions.js';
+import { RulePolicy } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
 
 /** The Authorization scheme, compared case-sensitively (see above). */
@@ -47,48 +51,65 @@ function requiredHeaderValues(rawHeaders: readonly string[]): { readonly counts:
 const REQUIRED_LOWER: readonly string[] = REQUIRED_HEADERS.map((h) => h.toLowerCase());
 const REQUIRED_LENGTHS: ReadonlySet<number> = new Set(REQUIRED_HEADERS.map((h) => h.length));
 
-function invalid(header: RequiredHeader, problem: string): StageResult {
-  return reject('MISSING_OR_INVALID_HEADER', `The ${header} header ${problem}`);
+function invalid(rule: 'headers.required' | 'headers.asid-format' | 'headers.bearer-token' | 'headers.interaction-id', header: RequiredHeader, problem: string): StageResult {
+  return reject(rule, `The ${header} header ${problem}`);
 }
 
-export function createHeadersStage(config: Config): Stage {
-  const nemsAsid = config.nems.toAsid;
+/** The Authorization scheme as sent: `Bearer` exactly, another spelling of it, or another scheme. */
+export function bearerScheme(scheme: string): 'exact' | 'other-case' | 'not-bearer' {
+  if (scheme === BEARER_SCHEME) return 'exact';
+  return scheme.toLowerCase() === 'bearer' ? 'other-case' : 'not-bearer';
+}
+
+export function createHeadersStage(config: Config, policy: RulePolicy = RulePolicy.fromConfig(config)): Stage {
+  const nemsAsids: ReadonlySet<string> = new Set([config.nems.toAsid, ...config.nems.toAsids]);
   const acceptLegacy = config.nems.acceptLegacyPublishInteractionIds;
+  const bearerAnyCase = policy.readings.bearerAnyCase;
   return {
     name: 'headers',
     run(ctx: RequestContext): StageResult {
       const route = ctx.route;
-      if (!route) return reject('INTERNAL_SERVER_ERROR', 'The headers stage ran before the route stage');
+      if (!route) return reject('gateway.internal', 'The headers stage ran before the route stage');
 
       const found = requiredHeaderValues(ctx.rawHeaders);
       const values = {} as Record<RequiredHeader, string>;
       for (const [index, header] of REQUIRED_HEADERS.entries()) {
-        if (found.counts[index] === 0) return invalid(header, 'must be supplied');
-        if (found.counts[index]! > 1) return invalid(header, 'must be supplied exactly once');
+        if (found.counts[index] === 0) return invalid('headers.required', header, 'must be supplied');
+        if (found.counts[index]! > 1) return invalid('headers.required', header, 'must be supplied exactly once');
         values[header] = found.values[index]!.trim();
       }
 
-      if (!isAsid(values.fromASID)) return invalid('fromASID', 'must be a 12-digit ASID');
-      if (!isAsid(values.toASID)) return invalid('toASID', 'must be a 12-digit ASID');
+      if (!isAsid(values.fromASID)) return invalid('headers.asid-format', 'fromASID', 'must be a 12-digit ASID');
+      if (!isAsid(values.toASID)) return invalid('headers.asid-format', 'toASID', 'must be a 12-digit ASID');
 
       const authorization = values.Authorization;
       const space = authorization.indexOf(' ');
       const scheme = space < 0 ? authorization : authorization.slice(0, space);
       const token = space < 0 ? '' : authorization.slice(space + 1);
-      if (scheme !== BEARER_SCHEME) return invalid('Authorization', `must use the ${BEARER_SCHEME} scheme, written exactly so`);
-      if (token === '' || /\s/.test(token)) return invalid('Authorization', 'must carry one bearer token');
+      const spelling = bearerScheme(scheme);
+      if (spelling !== 'exact') {
+        if (spelling === 'not-bearer') return invalid('headers.bearer-token', 'Authorization', `must use the ${BEARER_SCHEME} scheme`);
+        if (!bearerAnyCase) {
+          const refused = policy.fire(ctx, 'headers.authorization-scheme', `The Authorization header must use the ${BEARER_SCHEME} scheme, written exactly so`);
+          if (refused) return { ok: false, rejection: refused };
+        }
+      }
+      if (token === '' || /\s/.test(token)) return invalid('headers.bearer-token', 'Authorization', 'must carry one bearer token');
 
       const interaction = resolveInteraction(route.interactionId, values.InteractionID, acceptLegacy);
-      if (!interaction) return invalid('InteractionID', 'does not name the requested NEMS operation');
+      if (!interaction) return invalid('headers.interaction-id', 'InteractionID', 'does not name the requested NEMS operation');
 
       const registration = ctx.endpoint.asids.get(values.fromASID);
       if (!registration) {
-        return reject('ASID_CHECK_FAILED', "The fromASID header is not an ASID registered for the client certificate's endpoint");
+        return reject('headers.from-asid', "The fromASID header is not an ASID registered for the client certificate's endpoint");
       }
-      if (values.toASID !== nemsAsid) return reject('ASID_CHECK_FAILED', 'The toASID header is not the NEMS ASID');
+      if (!nemsAsids.has(values.toASID)) {
+        const refused = policy.fire(ctx, 'headers.to-asid', 'The toASID header is not the NEMS ASID');
+        if (refused) return { ok: false, rejection: refused };
+      }
       const sentId = values.InteractionID;
       if (!registration.interactions.includes(interaction.interactionId) && !registration.interactions.includes(sentId)) {
-        return reject('ASID_CHECK_FAILED', 'The fromASID is not registered for the InteractionID');
+        return reject('headers.asid-interaction', 'The fromASID is not registered for the InteractionID');
       }
 
       ctx.fromAsid = values.fromASID;

@@ -34,10 +34,11 @@ import type { Config } from '../../config/schema.js';
 import { ACCREDITED_SYSTEM, isAsid, isOdsCode, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../../nems/identifiers.js';
 import { nhsNumberProblem } from '../../nems/nhs-number.js';
 import type { NemsOperation } from '../../nems/operations.js';
+import type { ConformanceRuleId, RuleId } from '../../rules/catalogue.js';
+import { RulePolicy, SPINE_CORE_REASONS_FOR_REQUEST, type RuleReports } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type SpineClaims, type Stage, type StageResult } from '../types.js';
+import { bearerScheme } from './headers.js';
 
-/** Same scheme rule as the headers stage; re-checked so this stage is safe on its own. */
-const BEARER_PREFIX = 'Bearer ';
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const JWKS_TIMEOUT_MS = 3_000;
 const JWKS_MAX_BYTES = 256 * 1024;
@@ -49,11 +50,15 @@ const NAMEABLE_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'typ'
 type Failure = { readonly ok: false; readonly result: StageResult };
 type Ok<T> = { readonly ok: true; readonly value: T };
 
-function invalidHeader(diagnostics: string): Failure {
-  return { ok: false, result: reject('MISSING_OR_INVALID_HEADER', diagnostics) };
+function invalidHeader(rule: RuleId, diagnostics: string): Failure {
+  return { ok: false, result: reject(rule, diagnostics) };
 }
-const missingClaim = (claim: string): Failure => invalidHeader(`The mandatory claim ${claim} is missing from the JWT`);
-const invalidClaim = (claim: string, problem = 'is invalid'): Failure => invalidHeader(`The JWT claim ${claim} ${problem}`);
+const missingDiagnostics = (claim: string): string => `The mandatory claim ${claim} is missing from the JWT`;
+const invalidDiagnostics = (claim: string, problem = 'is invalid'): string => `The JWT claim ${claim} ${problem}`;
+const missingClaim = (rule: RuleId, claim: string): Failure => invalidHeader(rule, missingDiagnostics(claim));
+const invalidClaim = (rule: RuleId, claim: string, problem = 'is invalid'): Failure => invalidHeader(rule, invalidDiagnostics(claim, problem));
+/** The rule a jose claim failure breaks. */
+const JOSE_CLAIM_RULES: Readonly<Record<string, RuleId>> = { exp: 'jwt.exp', iat: 'jwt.iat', nbf: 'jwt.iat', iss: 'jwt.iss', sub: 'jwt.sub', aud: 'jwt.aud' };
 
 interface LocalKey {
   readonly key: KeyObject;
@@ -141,33 +146,34 @@ type Decoded = Ok<{ readonly payload: JWTPayload; readonly signed: boolean }>;
 
 /** Maps a jose error to a rejection that names at most a claim, never a value or the library message. */
 function fromJoseError(error: unknown, remote = false): Failure {
-  if (error instanceof joseErrors.JWTExpired) return invalidClaim('exp', 'shows the token has expired');
+  if (error instanceof joseErrors.JWTExpired) return invalidClaim('jwt.exp', 'exp', 'shows the token has expired');
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    return NAMEABLE_CLAIMS.has(error.claim) ? invalidClaim(error.claim) : invalidHeader('The JWT claims are invalid');
+    return NAMEABLE_CLAIMS.has(error.claim) ? invalidClaim(JOSE_CLAIM_RULES[error.claim] ?? 'jwt.structure', error.claim) : invalidHeader('jwt.structure', 'The JWT claims are invalid');
   }
   if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return keysUnavailable();
   // jose raises the generic error for a JWKS endpoint that answers non-200 or non-JSON.
   if (remote && error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC') return keysUnavailable();
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return invalidHeader('The Authorization header JWT signature could not be verified');
+    return invalidHeader('jwt.signature', 'The Authorization header JWT signature could not be verified');
   }
   if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
-    return invalidHeader('The Authorization header JWT is not signed by a configured key');
+    return invalidHeader('jwt.signature', 'The Authorization header JWT is not signed by a configured key');
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported) {
-    return invalidHeader('The JWT header alg is not accepted');
+    return invalidHeader('jwt.algorithm', 'The JWT header alg is not accepted');
   }
-  if (error instanceof joseErrors.JOSEError || !remote) return invalidHeader('The Authorization header JWT is not well formed');
+  if (error instanceof joseErrors.JOSEError || !remote) return invalidHeader('jwt.structure', 'The Authorization header JWT is not well formed');
   // Network failures while fetching the JWKS surface as plain errors.
   return keysUnavailable();
 }
 
 function keysUnavailable(): Failure {
-  return { ok: false, result: reject('SERVICE_UNAVAILABLE', 'The JWT signing keys could not be fetched') };
+  return { ok: false, result: reject('jwt.signing-keys', 'The JWT signing keys could not be fetched') };
 }
 
-export function createJwtStage(config: Config): Stage {
+export function createJwtStage(config: Config, policy: RulePolicy = RulePolicy.fromConfig(config)): Stage {
   const jwt = config.nems.jwt;
+  const claimRules = compileClaimRules(config, policy);
   const unsignedOperations: ReadonlySet<NemsOperation> = new Set(jwt.unsignedOperations);
   const skew = jwt.clockSkewSeconds;
   const localKeys = jwt.signed.enabled ? loadLocalKeys(config) : [];
@@ -198,7 +204,7 @@ export function createJwtStage(config: Config): Stage {
         return fromJoseError(error, true);
       }
     }
-    return failure ?? invalidHeader('The Authorization header JWT is not signed by a configured key');
+    return failure ?? invalidHeader('jwt.signature', 'The Authorization header JWT is not signed by a configured key');
   }
 
   const cache = new DecodedTokenCache(jwt.decodedTokenCacheSize);
@@ -209,22 +215,22 @@ export function createJwtStage(config: Config): Stage {
     // per-request rules remain.
     const cached = cache.get(token, now, skew);
     if (cached) {
-      if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
+      if (!unsignedOperations.has(operation)) return invalidHeader('jwt.algorithm', 'The JWT must be signed for this operation');
       return { ok: true, value: { payload: cached, signed: false } };
     }
-    if (!JWT_SHAPE.test(token)) return invalidHeader('The Authorization header JWT must have the 3 sections');
+    if (!JWT_SHAPE.test(token)) return invalidHeader('jwt.structure', 'The Authorization header JWT must have the 3 sections');
     let header: ProtectedHeaderParameters;
     try {
       header = decodeProtectedHeader(token);
     } catch {
-      return invalidHeader('The JWT header is not valid');
+      return invalidHeader('jwt.structure', 'The JWT header is not valid');
     }
     const alg = header.alg;
-    if (typeof alg !== 'string' || alg === '') return invalidHeader('The JWT header alg is missing');
-    if (/^HS/i.test(alg)) return invalidHeader('The JWT header alg is not accepted: symmetric algorithms are refused');
+    if (typeof alg !== 'string' || alg === '') return invalidHeader('jwt.structure', 'The JWT header alg is missing');
+    if (/^HS/i.test(alg)) return invalidHeader('jwt.algorithm', 'The JWT header alg is not accepted: symmetric algorithms are refused');
     if (alg === 'none') {
-      if (!token.endsWith('.')) return invalidHeader('The JWT header alg is none but the token carries a signature');
-      if (!unsignedOperations.has(operation)) return invalidHeader('The JWT must be signed for this operation');
+      if (!token.endsWith('.')) return invalidHeader('jwt.algorithm', 'The JWT header alg is none but the token carries a signature');
+      if (!unsignedOperations.has(operation)) return invalidHeader('jwt.algorithm', 'The JWT must be signed for this operation');
       try {
         const { payload } = UnsecuredJWT.decode(token, { currentDate: new Date(now), clockTolerance: skew });
         cache.set(token, payload);
@@ -233,9 +239,9 @@ export function createJwtStage(config: Config): Stage {
         return fromJoseError(error);
       }
     }
-    if (!jwt.signed.enabled) return invalidHeader('The JWT header alg is not accepted: only unsigned Spine tokens are taken');
-    if (!signedAlgorithms.includes(alg)) return invalidHeader('The JWT header alg is not accepted');
-    if (token.endsWith('.')) return invalidHeader('The JWT signature is missing');
+    if (!jwt.signed.enabled) return invalidHeader('jwt.algorithm', 'The JWT header alg is not accepted: only unsigned Spine tokens are taken');
+    if (!signedAlgorithms.includes(alg)) return invalidHeader('jwt.algorithm', 'The JWT header alg is not accepted');
+    if (token.endsWith('.')) return invalidHeader('jwt.signature', 'The JWT signature is missing');
     return verifySigned(token, header, now).then((verified) =>
       verified.ok ? { ok: true, value: { payload: verified.value, signed: true } } : verified,
     );
@@ -245,7 +251,8 @@ export function createJwtStage(config: Config): Stage {
     if (!decoded.ok) return decoded.result;
     const { payload, signed } = decoded.value;
     const checked = checkClaims(payload, {
-      config,
+      rules: claimRules,
+      reports: ctx,
       routeScope: ctx.route!.scope,
       fromAsid: ctx.fromAsid!,
       odsCodes: ctx.asidRegistration!.odsCodes,
@@ -269,16 +276,18 @@ export function createJwtStage(config: Config): Stage {
     name: 'jwt',
     run(ctx: RequestContext): StageResult | Promise<StageResult> {
       if (!ctx.route || !ctx.fromAsid || !ctx.asidRegistration) {
-        return reject('INTERNAL_SERVER_ERROR', 'The jwt stage ran before the route and headers stages');
+        return reject('gateway.internal', 'The jwt stage ran before the route and headers stages');
       }
+      // The headers stage judged the scheme (headers.authorization-scheme); any spelling of Bearer it let past is read.
       const authorization = ctx.headers.authorization;
-      if (typeof authorization !== 'string' || !authorization.startsWith(BEARER_PREFIX)) {
-        return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header must be supplied');
+      const space = typeof authorization === 'string' ? authorization.indexOf(' ') : -1;
+      if (space < 0 || bearerScheme(authorization!.slice(0, space)) === 'not-bearer') {
+        return reject('headers.bearer-token', 'The Authorization header must be supplied');
       }
-      const token = authorization.slice(BEARER_PREFIX.length).trim();
+      const token = authorization!.slice(space + 1).trim();
       // Cap before any decoding: the token is attacker-controlled. (A string of n characters is at most 3n bytes.)
       if (token.length > jwt.maxTokenBytes || (token.length * 3 > jwt.maxTokenBytes && Buffer.byteLength(token, 'utf8') > jwt.maxTokenBytes)) {
-        return reject('MISSING_OR_INVALID_HEADER', 'The Authorization header JWT exceeds the maximum size');
+        return reject('jwt.size', 'The Authorization header JWT exceeds the maximum size');
       }
       const decoded = decode(token, ctx.route.operation, ctx.receivedAt);
       return decoded instanceof Promise ? decoded.then((d) => accept(ctx, d)) : accept(ctx, decoded);
@@ -286,8 +295,28 @@ export function createJwtStage(config: Config): Stage {
   };
 }
 
+/** The claim rules of one configuration and policy, compiled once. */
+export interface ClaimRules {
+  readonly jwt: Config['nems']['jwt'];
+  readonly policy: RulePolicy;
+  readonly rejectRepeatedDigitNhsNumbers: boolean;
+  /** jwt.reason-for-request: the accepted values (configured, plus Spine Core's three under compatible). */
+  readonly reasons: ReadonlySet<string>;
+  /** jwt.scope under compatible: a space-separated list holding the route's scope. */
+  readonly scopeList: boolean;
+}
+
+export function compileClaimRules(config: Config, policy: RulePolicy = RulePolicy.fromConfig(config)): ClaimRules {
+  const jwt = config.nems.jwt;
+  const reasons = new Set(jwt.allowedReasonsForRequest);
+  if (policy.readings.spineCoreReasons) for (const reason of SPINE_CORE_REASONS_FOR_REQUEST) reasons.add(reason);
+  return { jwt, policy, rejectRepeatedDigitNhsNumbers: config.nems.rejectRepeatedDigitNhsNumbers, reasons, scopeList: policy.readings.scopeList };
+}
+
 interface ClaimContext {
-  readonly config: Config;
+  readonly rules: ClaimRules;
+  /** Where reported conformance rules are recorded (the request context). */
+  readonly reports: RuleReports;
   readonly routeScope: string;
   readonly fromAsid: string;
   readonly odsCodes: readonly string[];
@@ -309,110 +338,147 @@ function has(payload: JWTPayload, claim: string): boolean {
   return Object.prototype.hasOwnProperty.call(payload, claim) && payload[claim] !== undefined && payload[claim] !== null;
 }
 
-/** Every Spine Core claim rule of §4.2–4.4, in a fixed order so the first problem is always the same one. */
+/** A conformance rule of the claims fired: the failure when it enforces, undefined when reported or off. */
+function conformClaim(c: ClaimContext, rule: ConformanceRuleId, diagnostics: string): Failure | undefined {
+  const refused = c.rules.policy.fire(c.reports, rule, diagnostics);
+  return refused ? { ok: false, result: { ok: false, rejection: refused } } : undefined;
+}
+
+/**
+ * Every Spine Core claim rule of §4.2–4.4, in a fixed order so the first problem is always the same one. Security
+ * rules return at once; a conformance rule that reports (or is off) is recorded and the checks carry on, each later
+ * check reading only what it can rely on (a missing organisation claim is no ODS code; an unreadable iss or sub is
+ * an empty string in the claims passed on).
+ */
 export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaims> | Failure {
-  const rules = c.config.nems.jwt;
+  const rules = c.rules.jwt;
+  // conformClaim is module-level: the hot path allocates nothing (no closure) for rules that do not fire.
+  let failed: Failure | undefined;
 
   // GP Connect-style resource claims (§4.5): a client built for another API.
   for (const name of Object.keys(payload)) {
     const value = payload[name];
     if ((name.startsWith('requesting_') || name.startsWith('requested_')) && value !== null && typeof value === 'object') {
-      return invalidClaim(name, 'must be a Spine Core identifier string, not a FHIR resource');
+      if ((failed = conformClaim(c, 'jwt.claim-types', invalidDiagnostics(name, 'must be a Spine Core identifier string, not a FHIR resource')))) return failed;
+      break;
     }
   }
 
-  for (const claim of MANDATORY_CLAIMS) if (!has(payload, claim)) return missingClaim(claim);
-  if (rules.requireReasonForRequest && !has(payload, 'reason_for_request')) return missingClaim('reason_for_request');
-  if (!has(payload, 'scope')) return missingClaim('scope');
-  if (!has(payload, 'requesting_system')) return missingClaim('requesting_system');
+  if (!has(payload, 'iss') && (failed = conformClaim(c, 'jwt.iss', missingDiagnostics('iss')))) return failed;
+  if (!has(payload, 'sub') && (failed = conformClaim(c, 'jwt.sub', missingDiagnostics('sub')))) return failed;
+  if (!has(payload, 'aud') && (failed = conformClaim(c, 'jwt.aud', missingDiagnostics('aud')))) return failed;
+  if (!has(payload, 'exp')) return missingClaim('jwt.exp', 'exp');
+  if (!has(payload, 'iat')) return missingClaim('jwt.iat', 'iat');
+  if (rules.requireReasonForRequest && !has(payload, 'reason_for_request')) {
+    if ((failed = conformClaim(c, 'jwt.reason-for-request', missingDiagnostics('reason_for_request')))) return failed;
+  }
+  if (!has(payload, 'scope') && (failed = conformClaim(c, 'jwt.scope', missingDiagnostics('scope')))) return failed;
+  if (!has(payload, 'requesting_system')) return missingClaim('jwt.requesting-system', 'requesting_system');
   const organisationClaims: readonly string[] =
     rules.organisationClaim === 'either' ? ORGANISATION_SPELLINGS : [rules.organisationClaim];
   const presentOrganisations = organisationClaims.filter((name) => has(payload, name));
   if (presentOrganisations.length === 0) {
-    return missingClaim(rules.organisationClaim === 'either' ? 'requesting_organisation' : rules.organisationClaim);
+    const name = rules.organisationClaim === 'either' ? 'requesting_organisation' : rules.organisationClaim;
+    if ((failed = conformClaim(c, 'jwt.organisation-present', missingDiagnostics(name)))) return failed;
   }
 
   const { iss, sub, aud, exp, iat } = payload;
-  if (typeof iss !== 'string' || iss.trim() === '') return invalidClaim('iss');
-  if (c.signed && rules.signed.issuers.length > 0 && !rules.signed.issuers.includes(iss)) {
-    return invalidClaim('iss', 'is not a configured issuer');
+  if (has(payload, 'iss') && (typeof iss !== 'string' || iss.trim() === '')) {
+    if ((failed = conformClaim(c, 'jwt.iss', invalidDiagnostics('iss')))) return failed;
   }
-  if (typeof sub !== 'string' || sub === '') return invalidClaim('sub');
+  if (c.signed && rules.signed.issuers.length > 0 && (typeof iss !== 'string' || !rules.signed.issuers.includes(iss))) {
+    return invalidClaim('jwt.signed-issuer', 'iss', 'is not a configured issuer');
+  }
+  if (has(payload, 'sub') && (typeof sub !== 'string' || sub === '')) {
+    if ((failed = conformClaim(c, 'jwt.sub', invalidDiagnostics('sub')))) return failed;
+  }
 
-  if (!Number.isSafeInteger(exp)) return invalidClaim('exp', 'must be an integer number of seconds');
-  if (!Number.isSafeInteger(iat)) return invalidClaim('iat', 'must be an integer number of seconds');
+  if (!Number.isSafeInteger(exp)) return invalidClaim('jwt.exp', 'exp', 'must be an integer number of seconds');
+  if (!Number.isSafeInteger(iat)) return invalidClaim('jwt.iat', 'iat', 'must be an integer number of seconds');
   const expSeconds = exp as number;
   const iatSeconds = iat as number;
-  if (expSeconds <= c.nowSeconds - rules.clockSkewSeconds) return invalidClaim('exp', 'shows the token has expired');
-  if (iatSeconds > c.nowSeconds + rules.clockSkewSeconds) return invalidClaim('iat', 'is in the future');
-  if (expSeconds <= iatSeconds) return invalidClaim('exp', 'must be after iat');
+  if (expSeconds <= c.nowSeconds - rules.clockSkewSeconds) return invalidClaim('jwt.exp', 'exp', 'shows the token has expired');
+  if (iatSeconds > c.nowSeconds + rules.clockSkewSeconds) return invalidClaim('jwt.iat', 'iat', 'is in the future');
+  if (expSeconds <= iatSeconds) return invalidClaim('jwt.iat', 'exp', 'must be after iat');
   if (expSeconds - iatSeconds > rules.maxLifetimeSeconds) {
-    return invalidClaim('exp', 'gives the token a lifetime longer than allowed');
+    if ((failed = conformClaim(c, 'jwt.max-lifetime', invalidDiagnostics('exp', 'gives the token a lifetime longer than allowed')))) return failed;
   }
 
-  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
-  if (!audiences || audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === '')) {
-    return invalidClaim('aud');
-  }
-  if (rules.audiences.length > 0 && !audiences.some((a) => rules.audiences.includes(a))) {
-    return invalidClaim('aud', 'is not an accepted audience');
+  if (has(payload, 'aud')) {
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : undefined;
+    if (!audiences || audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === '')) {
+      if ((failed = conformClaim(c, 'jwt.aud', invalidDiagnostics('aud')))) return failed;
+    } else if (rules.audiences.length > 0 && !audiences.some((a) => rules.audiences.includes(a))) {
+      if ((failed = conformClaim(c, 'jwt.aud', invalidDiagnostics('aud', 'is not an accepted audience')))) return failed;
+    }
   }
 
   if (has(payload, 'reason_for_request')) {
     const reason = payload['reason_for_request'];
-    if (typeof reason !== 'string' || !rules.allowedReasonsForRequest.includes(reason)) {
-      return invalidClaim('reason_for_request', 'is not an accepted reason');
+    if (typeof reason !== 'string' || !c.rules.reasons.has(reason)) {
+      if ((failed = conformClaim(c, 'jwt.reason-for-request', invalidDiagnostics('reason_for_request', 'is not an accepted reason')))) return failed;
     }
   }
 
-  const scope = payload['scope'];
-  if (typeof scope !== 'string') return invalidClaim('scope');
-  // The usual case, the route's scope exactly, needs no splitting.
-  const scopes = scope === c.routeScope ? undefined : new Set(scope.split(' ').filter((s) => s !== ''));
-  if (scopes !== undefined && (scopes.size !== 1 || !scopes.has(c.routeScope))) {
-    return invalidClaim('scope', `must be exactly ${c.routeScope} for this operation`);
+  if (has(payload, 'scope')) {
+    const scope = payload['scope'];
+    // The usual case, the route's scope exactly, needs no splitting.
+    if (typeof scope !== 'string') {
+      if ((failed = conformClaim(c, 'jwt.scope', invalidDiagnostics('scope')))) return failed;
+    } else if (scope !== c.routeScope) {
+      const scopes = new Set(scope.split(' ').filter((s) => s !== ''));
+      const holds = scopes.has(c.routeScope) && (c.rules.scopeList || scopes.size === 1);
+      if (!holds && (failed = conformClaim(c, 'jwt.scope', invalidDiagnostics('scope', c.rules.scopeList ? `must hold ${c.routeScope} for this operation` : `must be exactly ${c.routeScope} for this operation`)))) return failed;
+    }
   }
 
   const requestingSystem = payload['requesting_system'] as unknown;
   const asid = identifierValue(requestingSystem, [ACCREDITED_SYSTEM]);
-  if (asid === undefined || !isAsid(asid)) return invalidClaim('requesting_system', 'is not well formed');
-  if (asid !== c.fromAsid) return invalidClaim('requesting_system', 'does not match the fromASID header');
+  if (asid === undefined || !isAsid(asid)) return invalidClaim('jwt.requesting-system', 'requesting_system', 'is not well formed');
+  if (asid !== c.fromAsid) return invalidClaim('jwt.requesting-system', 'requesting_system', 'does not match the fromASID header');
 
-  const organisations = presentOrganisations.map((name) => payload[name] as unknown);
-  if (organisations.length > 1 && organisations[0] !== organisations[1]) {
-    return invalidClaim('requesting_organisation', 'is given in both spellings with different values');
+  // jwt.organisation-ods: a present organisation claim must name an ODS code of the ASID, whatever the policy.
+  let ods: string | undefined;
+  if (presentOrganisations.length > 0) {
+    const organisations = presentOrganisations.map((name) => payload[name] as unknown);
+    if (organisations.length > 1 && organisations[0] !== organisations[1]) {
+      return invalidClaim('jwt.organisation-ods', 'requesting_organisation', 'is given in both spellings with different values');
+    }
+    const organisationName = presentOrganisations[0]!;
+    ods = identifierValue(organisations[0], [ODS_ORGANIZATION_SYSTEM]);
+    if (ods === undefined || !isOdsCode(ods)) return invalidClaim('jwt.organisation-ods', organisationName, 'is not well formed');
+    if (!c.odsCodes.includes(ods)) return invalidClaim('jwt.organisation-ods', organisationName, 'is not associated with the requesting_system ASID');
   }
-  const organisationName = presentOrganisations[0]!;
-  const ods = identifierValue(organisations[0], [ODS_ORGANIZATION_SYSTEM]);
-  if (ods === undefined || !isOdsCode(ods)) return invalidClaim(organisationName, 'is not well formed');
-  if (!c.odsCodes.includes(ods)) return invalidClaim(organisationName, 'is not associated with the requesting_system ASID');
 
   let requestingUser: string | undefined;
   if (has(payload, 'requesting_user')) {
     const user = payload['requesting_user'];
-    if (typeof user !== 'string' || !/^[^|\s]+\|[^|]+$/.test(user)) return invalidClaim('requesting_user', 'is not well formed');
-    requestingUser = user;
+    if (typeof user !== 'string' || !/^[^|\s]+\|[^|]+$/.test(user)) {
+      if ((failed = conformClaim(c, 'jwt.requesting-user', invalidDiagnostics('requesting_user', 'is not well formed')))) return failed;
+    } else {
+      requestingUser = user;
+    }
   }
-  if (sub !== (requestingUser ?? requestingSystem)) {
-    return invalidClaim('sub', requestingUser !== undefined ? 'must equal requesting_user' : 'must equal requesting_system');
+  if (has(payload, 'sub') && sub !== (requestingUser ?? requestingSystem)) {
+    if ((failed = conformClaim(c, 'jwt.sub', invalidDiagnostics('sub', requestingUser !== undefined ? 'must equal requesting_user' : 'must equal requesting_system')))) return failed;
   }
 
   let patient: string | undefined;
   if (has(payload, 'requesting_patient')) {
     patient = identifierValue(payload['requesting_patient'], [LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM]);
-    if (patient === undefined) return invalidClaim('requesting_patient', 'is not an NHS number identifier');
-    if (nhsNumberProblem(patient, c.config.nems.rejectRepeatedDigitNhsNumbers) !== undefined) {
-      return { ok: false, result: reject('INVALID_NHS_NUMBER', 'The JWT claim requesting_patient does not hold a valid NHS number') };
+    if (patient === undefined) return invalidClaim('jwt.requesting-patient', 'requesting_patient', 'is not an NHS number identifier');
+    if (nhsNumberProblem(patient, c.rules.rejectRepeatedDigitNhsNumbers) !== undefined) {
+      return { ok: false, result: reject('nhs-number.valid', 'The JWT claim requesting_patient does not hold a valid NHS number') };
     }
   }
 
   return {
     ok: true,
     value: {
-      iss,
-      sub,
+      iss: typeof iss === 'string' ? iss : '',
+      sub: typeof sub === 'string' ? sub : '',
       requestingSystemAsid: asid,
-      requestingOrganisationOds: ods,
+      ...(ods !== undefined ? { requestingOrganisationOds: ods } : {}),
       ...(requestingUser !== undefined ? { requestingUser } : {}),
       ...(patient !== undefined ? { requestingPatientNhsNumber: patient } : {}),
       scope: c.routeScope,

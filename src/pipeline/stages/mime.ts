@@ -32,6 +32,7 @@ import {
   type MimeFamily,
 } from '../../fhir/mime.js';
 import type { FhirFormat } from '../../fhir/operation-outcome.js';
+import { RulePolicy } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
 
 function declaresBody(headers: IncomingHttpHeaders): boolean {
@@ -78,40 +79,52 @@ interface AcceptDecision {
   readonly format: FhirFormat;
   /** The FHIR type the client named for the response, when it named one. */
   readonly type?: FhirMimeType;
+  /** A reported Accept or `_format` rule: the client's Accept goes upstream as sent. */
+  readonly unchanged?: boolean;
 }
 
-export function createMimeStage(config: Config): Stage {
+export function createMimeStage(config: Config, policy: RulePolicy = RulePolicy.fromConfig(config)): Stage {
   const canonicalise = config.nems.canonicaliseMime;
   const spell = (sent: string, type: FhirMimeType): string => (canonicalise ? type.spelling : sent);
 
   function decideContentType(ctx: RequestContext, family: MimeFamily): Decided<ContentTypeDecision> {
     const values = contentTypeValues(ctx.rawHeaders);
     if (values.length > 1) {
-      return { ok: false, result: reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Type header must be supplied at most once') };
+      return { ok: false, result: reject('mime.content-type', 'The Content-Type header must be supplied at most once') };
     }
     const sent = values[0]?.trim();
     if (sent === undefined || sent === '') return { ok: true, value: { forward: DEFAULT_FHIR_MIME_TYPE, format: 'xml' } };
     const type = matchFhirMimeType(sent, 'fhir');
     if (!type) {
-      return { ok: false, result: reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Type header is not a supported FHIR media type') };
+      return { ok: false, result: reject('mime.content-type', 'The Content-Type header is not a supported FHIR media type') };
     }
     if (family === 'fhir-xml' && type.format !== 'xml') {
-      return { ok: false, result: reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Type header must be an XML FHIR media type for publish') };
+      return { ok: false, result: reject('mime.publish-xml', 'The Content-Type header must be an XML FHIR media type for publish') };
     }
     return { ok: true, value: { forward: spell(sent, type), format: type.format } };
+  }
+
+  /**
+   * A conformance rule of Accept or `_format` fired: enforce refuses; report or off lets the request go upstream with
+   * its own Accept unchanged, and the gateway's own answers (a later rejection) use the XML default.
+   */
+  function unjudgedAccept(ctx: RequestContext, rule: 'mime.accept' | 'mime.format-parameter' | 'mime.format-repeated', diagnostics: string): Decided<AcceptDecision> {
+    const refused = policy.fire(ctx, rule, diagnostics);
+    if (refused) return { ok: false, result: { ok: false, rejection: refused } };
+    return { ok: true, value: { forward: ctx.headers.accept ?? DEFAULT_FHIR_MIME_TYPE, format: 'xml', unchanged: true } };
   }
 
   function decideAccept(ctx: RequestContext, family: MimeFamily): Decided<AcceptDecision> {
     const sentAccept = ctx.headers.accept?.trim();
     const negotiated = sentAccept ? negotiateAccept(sentAccept, family) : undefined;
     const formats = ctx.query.getAll('_format');
-    if (formats.length > 1) return { ok: false, result: reject('BAD_REQUEST', 'The _format parameter must be supplied at most once') };
+    if (formats.length > 1) return unjudgedAccept(ctx, 'mime.format-repeated', 'The _format parameter must be supplied at most once');
 
     if (formats.length === 1) {
       const requested = parseFormatParameter(formats[0]!);
-      if (!requested) return { ok: false, result: reject('NOT_ACCEPTABLE', 'The _format parameter is not a supported FHIR format') };
+      if (!requested) return unjudgedAccept(ctx, 'mime.format-parameter', 'The _format parameter is not a supported FHIR format');
       if (family === 'fhir-xml' && requested.format !== 'xml') {
-        return { ok: false, result: reject('NOT_ACCEPTABLE', 'The _format parameter must be an XML format for publish') };
+        return unjudgedAccept(ctx, 'mime.format-parameter', 'The _format parameter must be an XML format for publish');
       }
       if (requested.fhirType) return { ok: true, value: { forward: requested.fhirType.spelling, format: requested.format, type: requested.fhirType } };
       if (sentAccept && negotiated?.ok && negotiated.explicit && negotiated.type.format === requested.format) {
@@ -121,9 +134,7 @@ export function createMimeStage(config: Config): Stage {
     }
 
     if (!sentAccept || !negotiated) return { ok: true, value: { forward: DEFAULT_FHIR_MIME_TYPE, format: 'xml' } };
-    if (!negotiated.ok) {
-      return { ok: false, result: reject('NOT_ACCEPTABLE', 'The Accept header allows no supported FHIR media type') };
-    }
+    if (!negotiated.ok) return unjudgedAccept(ctx, 'mime.accept', 'The Accept header allows no supported FHIR media type');
     // A wildcard-only match is made explicit so NEMS never picks for itself (Spine Core's default is JSON).
     const forward = negotiated.explicit ? spell(sentAccept, negotiated.type) : negotiated.type.spelling;
     return { ok: true, value: { forward, format: negotiated.type.format, type: negotiated.type } };
@@ -133,13 +144,13 @@ export function createMimeStage(config: Config): Stage {
     name: 'mime',
     run(ctx: RequestContext): StageResult {
       const route = ctx.route;
-      if (!route) return reject('INTERNAL_SERVER_ERROR', 'The mime stage ran before the route stage');
+      if (!route) return reject('gateway.internal', 'The mime stage ran before the route stage');
 
       let contentType: ContentTypeDecision | undefined;
       if (route.hasBody || declaresBody(ctx.headers)) {
         // mime.content-encoding
         if (!identityEncoded(ctx.rawHeaders)) {
-          return reject('UNSUPPORTED_MEDIA_TYPE', 'The Content-Encoding header names a content coding the gateway does not decode: send the body without one');
+          return reject('mime.content-encoding', 'The Content-Encoding header names a content coding the gateway does not decode: send the body without one');
         }
         const decided = decideContentType(ctx, route.mime);
         if (!decided.ok) return decided.result;
@@ -158,7 +169,7 @@ export function createMimeStage(config: Config): Stage {
         ctx.forwardHeaders['content-type'] = contentType.forward;
         ctx.audit['contentTypeRewritten'] = true;
       }
-      if (accept.value.forward !== ctx.headers.accept) {
+      if (!accept.value.unchanged && accept.value.forward !== ctx.headers.accept) {
         ctx.forwardHeaders['accept'] = accept.value.forward;
         ctx.audit['acceptRewritten'] = true;
       }

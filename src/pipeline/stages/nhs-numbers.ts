@@ -42,7 +42,7 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
     policy.demographicsMismatch === 'reject' ? new Set(policy.demographicsFields) : undefined;
 
   const unavailable = (diagnostics: string): StageResult =>
-    reject('SERVICE_UNAVAILABLE', diagnostics, { headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) } });
+    reject('pds.available', diagnostics, { headers: { 'Retry-After': String(PDS_RETRY_AFTER_SECONDS) } });
 
   /** The rejection a PDS outcome earns for this operation, or undefined when it may pass. */
   const judge = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
@@ -52,7 +52,7 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
     const mismatch = demographicsMismatch(ref.demographics, outcome.demographics, demographicsFields);
     if (!mismatch) return undefined;
     const part = mismatch === 'name' ? 'extension(name)' : 'extension(birthDateTime)';
-    return reject('INVALID_PATIENT_DEMOGRAPHICS', `${ref.demographics.element}.${part} does not match the PDS record of its NHS number`);
+    return reject('pds.demographics-match', `${ref.demographics.element}.${part} does not match the PDS record of its NHS number`);
   };
 
   const judgeOutcome = (ctx: RequestContext, ref: NhsNumberRef, outcome: PdsOutcome): StageResult | undefined => {
@@ -62,29 +62,29 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
         return undefined;
       case 'not-found':
         return policy.notFound === 'PATIENT_NOT_FOUND'
-          ? reject('PATIENT_NOT_FOUND', `${where} does not match a patient record on PDS`)
-          : reject('INVALID_NHS_NUMBER', `${where} does not match a patient record on PDS`);
+          ? reject('pds.traced', `${where} does not match a patient record on PDS`)
+          : reject('pds.traced', `${where} does not match a patient record on PDS`, { code: 'INVALID_NHS_NUMBER' });
       case 'superseded':
         return policy.superseded === 'reject'
-          ? reject('INVALID_NHS_NUMBER', `${where} has been superseded on PDS; use the patient's current NHS number`)
+          ? reject('pds.superseded', `${where} has been superseded on PDS; use the patient's current NHS number`)
           : undefined;
       case 'invalidated':
         return policy.invalidated === 'reject'
-          ? reject('INVALID_NHS_NUMBER', `${where} has been invalidated on PDS`)
+          ? reject('pds.invalidated', `${where} has been invalidated on PDS`)
           : undefined;
       case 'invalid':
         // pds.invalid-nhs-number: PDS 400 "Invalid NHS number" is Spine Core's 400 INVALID_NHS_NUMBER, not a 404.
-        return reject('INVALID_NHS_NUMBER', `${where} is not a valid NHS number on PDS`);
+        return reject('pds.invalid-nhs-number', `${where} is not a valid NHS number on PDS`);
       case 'restricted': {
         // Read and delete start no new data flow; an unknown operation gets the strictest (publish) rule.
         if (ctx.operation === 'read' || ctx.operation === 'delete') return undefined;
         if (ctx.operation === 'create') {
           return policy.restrictedOnSubscribe === 'reject'
-            ? reject('NO_PATIENT_CONSENT', `${where} belongs to a patient whose PDS record is restricted (S flag); subscriptions are not accepted for this patient`)
+            ? reject('pds.restricted', `${where} belongs to a patient whose PDS record is restricted (S flag); subscriptions are not accepted for this patient`)
             : undefined;
         }
         return policy.restrictedOnPublish === 'reject'
-          ? reject('NO_PATIENT_CONSENT', `${where} belongs to a patient whose PDS record is restricted (S flag); events must not be published for this patient`)
+          ? reject('pds.restricted', `${where} belongs to a patient whose PDS record is restricted (S flag); events must not be published for this patient`)
           : undefined;
       }
     }
@@ -103,14 +103,14 @@ export function createNhsNumbersStage(config: Config, pds: PdsLookup, options: N
     const distinct = new Map<string, NhsNumberRef>();
     for (const ref of ctx.nhsNumbers) {
       const problem = nhsNumberProblem(ref.value, rejectRepeated);
-      if (problem) return reject('INVALID_NHS_NUMBER', `${describe(ref)} ${explain(problem)}`);
+      if (problem) return reject('nhs-number.valid', `${describe(ref)} ${explain(problem)}`);
       // One lookup per number; the reference carrying demographics (the routing one) is the one judged, so a
       // repeat of the same number elsewhere (e.g. the JWT requesting_patient) cannot stand in for it.
       const seen = distinct.get(ref.value);
       if (!seen || (!seen.demographics && ref.demographics)) distinct.set(ref.value, ref);
     }
     if (distinct.size > MAX_DISTINCT_NHS_NUMBERS) {
-      return reject('INVALID_REQUEST_MESSAGE', `The request carries more than ${MAX_DISTINCT_NHS_NUMBERS} distinct NHS numbers`);
+      return reject('limits.nhs-numbers', `The request carries more than ${MAX_DISTINCT_NHS_NUMBERS} distinct NHS numbers`);
     }
     ctx.audit.nhsNumbersChecked = distinct.size;
 

@@ -136,7 +136,7 @@ export function createRateLimitStage(config: Config, opts: RateLimitStageOptions
     }
     const resetSeconds = String(outcome.resetSeconds ?? 1);
     opts.onLimited?.(operation);
-    return reject('TOO_MANY_REQUESTS', `Rate limit exceeded for the sending ASID and the ${operation} operation`, {
+    return reject('limits.rate', `Rate limit exceeded for the sending ASID and the ${operation} operation`, {
       headers: {
         'X-Rate-Limit-Limit': String(rule.burst),
         'X-Rate-Limit-Remaining': '0',
@@ -150,7 +150,7 @@ export function createRateLimitStage(config: Config, opts: RateLimitStageOptions
     name: 'rate-limit',
     run(ctx: RequestContext): StageResult | Promise<StageResult> {
       const operation = ctx.operation;
-      if (operation === undefined) return reject('INTERNAL_SERVER_ERROR', 'Rate limit applied before the route was matched');
+      if (operation === undefined) return reject('gateway.internal', 'Rate limit applied before the route was matched');
       const claimed = ctx.headers['fromasid'];
       const asid = typeof claimed === 'string' && ctx.endpoint.asids.has(claimed) ? claimed : undefined;
       // ASIDs are 12 digits and FQDNs contain a dot, so the two kinds of key cannot collide.

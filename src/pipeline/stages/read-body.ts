@@ -15,7 +15,7 @@ export function createReadBodyStage(config: Config): Stage {
       const limit = bodyLimitFor(config, ctx.operation);
       const declared = ctx.headers['content-length'];
       if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) {
-        return reject('PAYLOAD_TOO_LARGE', `Content-Length: request body exceeds the ${limit}-byte limit for this operation`);
+        return reject('limits.body-size', `Content-Length: request body exceeds the ${limit}-byte limit for this operation`);
       }
       let body: Buffer;
       let timer: NodeJS.Timeout | undefined;
@@ -28,17 +28,17 @@ export function createReadBodyStage(config: Config): Stage {
         body = await Promise.race([ctx.source.readBody(limit), timeout]);
       } catch (error) {
         if (isPayloadTooLarge(error)) {
-          return reject('PAYLOAD_TOO_LARGE', `request body exceeds the ${limit}-byte limit for this operation`);
+          return reject('limits.body-size', `request body exceeds the ${limit}-byte limit for this operation`);
         }
-        if (error instanceof BodyTimeout) return reject('BAD_REQUEST', 'request body was not received in time');
-        return reject('BAD_REQUEST', 'request body could not be read');
+        if (error instanceof BodyTimeout) return reject('limits.body-time', 'request body was not received in time');
+        return reject('body.unreadable', 'request body could not be read');
       } finally {
         if (timer) clearTimeout(timer);
       }
       // Defence in depth: a source that ignored the limit must not slip a larger body through.
-      if (body.length > limit) return reject('PAYLOAD_TOO_LARGE', `request body exceeds the ${limit}-byte limit for this operation`);
+      if (body.length > limit) return reject('limits.body-size', `request body exceeds the ${limit}-byte limit for this operation`);
       if (body.length === 0 && (ctx.operation === 'create' || ctx.operation === 'publish')) {
-        return reject('INVALID_REQUEST_MESSAGE', 'request body: a FHIR resource is required');
+        return reject('body.required', 'request body: a FHIR resource is required');
       }
       ctx.body = body;
       ctx.audit['bodyBytes'] = body.length;

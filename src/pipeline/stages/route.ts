@@ -28,7 +28,7 @@ export function createRouteStage(config: Config): Stage {
   return {
     name: 'route',
     run(ctx: RequestContext): StageResult {
-      if (!isSafePath(ctx.path)) return reject('NO_RECORD_FOUND', 'The request path is not a NEMS resource');
+      if (!isSafePath(ctx.path)) return reject('route.safe-path', 'The request path is not a NEMS resource');
       const match = matchRoute(ctx.method, ctx.path, prefix);
       switch (match.kind) {
         case 'matched':
@@ -38,13 +38,13 @@ export function createRouteStage(config: Config): Stage {
           ctx.audit['operation'] = match.route.operation;
           return PASS;
         case 'method-not-allowed':
-          return reject('BAD_REQUEST', 'The HTTP method is not supported for this NEMS resource', {
+          return reject('route.method', 'The HTTP method is not supported for this NEMS resource', {
             headers: { Allow: match.allowed.join(', ') },
           });
         case 'not-supported':
-          return reject('NOT_IMPLEMENTED', `${match.what} is not supported by NEMS`);
+          return reject('route.unsupported-interaction', `${match.what} is not supported by NEMS`);
         case 'unknown-path':
-          return reject('NO_RECORD_FOUND', 'The request path is not a NEMS resource');
+          return reject('route.allowlist', 'The request path is not a NEMS resource');
       }
     },
   };
