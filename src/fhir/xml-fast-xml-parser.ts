@@ -97,12 +97,13 @@ function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
     const tagEnd = scanAttributes(text, nameEnd, lim);
     if (typeof tagEnd !== 'number') return tagEnd;
     rootSeen = true;
+    // An empty element counts as a level too (root = 1).
+    if (stack.length + 1 > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     if (text.charCodeAt(tagEnd - 2) === 0x2f /* / */) {
       i = tagEnd;
       continue;
     }
     stack.push(name);
-    if (stack.length > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     i = tagEnd;
   }
   if (!rootSeen) return fail('not-well-formed', 'no root element');

@@ -122,6 +122,8 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     const tag: ScannedTag = { attributes: undefined, problem };
     const tagEnd = scanAttributes(text, nameEnd, lim, tag, addAttribute);
     if (typeof tagEnd !== 'number') return tagEnd;
+    // An empty element counts as a level too (root = 1).
+    if (names.length + 1 > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     const empty = text.charCodeAt(tagEnd - 2) === 0x2f; /* `/>` */
     // Most FHIR elements are `<x value=".."/>` or attribute-less containers: they share the empty collections.
     const element: Building = {
@@ -138,7 +140,6 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     }
     names.push(name);
     open.push(element);
-    if (names.length > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     i = tagEnd;
   }
   if (root === undefined) return fail('not-well-formed', 'no root element');

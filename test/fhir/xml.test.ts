@@ -172,6 +172,8 @@ describe.each(['fast-xml-parser', 'single-pass'] as const)('%s engine', (name) =
       ['huge attribute value (2 MB)', hugeAttribute, 'attribute-too-long'],
       ['10k-deep nesting', `${'<a>'.repeat(deep)}${'</a>'.repeat(deep)}`, 'too-deep'],
       ['10k-deep unclosed nesting', '<a>'.repeat(deep), 'too-deep'],
+      // Found by the fuzz (test/fuzz): an empty element one level past the cap used to be accepted.
+      ['65 levels whose deepest is an empty element', `${'<a>'.repeat(64)}<b/>${'</a>'.repeat(64)}`, 'too-deep'],
       ['3 MB of elements', manyElements, 'too-many-elements'],
       ['5000 attributes on one element', manyAttributes, 'too-many-attributes'],
       ['non-UTF-8 bytes', Buffer.concat([Buffer.from('<a v="'), Buffer.from([0xc3, 0x28]), Buffer.from('"/>')]), 'encoding'],
