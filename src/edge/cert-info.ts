@@ -126,6 +126,8 @@ function readTime(der: Buffer, tlv: Tlv): Date {
   if (tlv.tag === TAG_UTC_TIME) year += year >= 50 ? 1900 : 2000;
   const [month, day, hour, minute, second] = match.slice(2).map(Number) as [number, number, number, number, number];
   const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC reads years 0–99 as 1900–1999; GeneralizedTime means the year as written.
+  date.setUTCFullYear(year, month - 1, day);
   // Rejects month 13, 31 February and the like, which Date.UTC would roll over silently.
   if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) malformed('time out of range');
   return date;

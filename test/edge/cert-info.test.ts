@@ -108,6 +108,11 @@ describe('CRL nextUpdate: the bounded DER reader', () => {
       .toBe('1950-01-01T00:00:00.000Z');
   });
 
+  it('reads a GeneralizedTime year below 100 as that year, not the 1900s (found by fuzzing)', () => {
+    expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), generalized('00991231235959Z')))?.toISOString())
+      .toBe('0099-12-31T23:59:59.000Z');
+  });
+
   it('returns undefined for a well-formed CRL without nextUpdate (with or without revoked entries after it)', () => {
     expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z')))).toBeUndefined();
     const revoked = seq(seq(tlv(0x02, Buffer.from([0x10])), utc('250101000000Z')));
