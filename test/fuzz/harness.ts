@@ -39,6 +39,8 @@ export interface FuzzTarget<I = unknown, O = unknown> {
   run(input: I): O;
   /** The contract on one input and its output; throws ContractViolation. */
   check(input: I, output: O): void;
+  /** A short class of the answer (`accepted`, `refused: too-deep`, …): the runner counts them to show how deep inputs get. */
+  classify(output: O): string;
   /** The input as bytes or text, for crash files and replay. */
   show(input: I): Buffer | string;
   /** Inputs just over (and at) every default cap: checked once in CI, timed by the runner's scaling probe. */

@@ -32,7 +32,8 @@ export function mutationArbitrary(tokens: number, donors: number): fc.Arbitrary<
       op: fc.constant('duplicate' as const),
       at: position,
       length: fc.integer({ min: 1, max: 256 }),
-      times: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 5, max: 5000 })),
+      // Now and then a huge count (inputs up to MAX_MUTATED_BYTES), mostly a few copies.
+      times: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.integer({ min: 5, max: 5000 }) }),
     }),
     fc.record({ op: fc.constant('insert' as const), at: position, token: fc.nat({ max: Math.max(0, tokens - 1) }) }),
     fc.record({

@@ -34,7 +34,7 @@ export function fromTree(el: XmlElement): GenElement {
   return { kind: 'element', name: el.name, attributes: [...el.attributes].map(([n, v]) => [n, escapeAttribute(v)]), children };
 }
 
-function clone(node: GenElement): GenElement {
+export function clone(node: GenElement): GenElement {
   return {
     kind: 'element',
     name: node.name,
@@ -161,7 +161,7 @@ function levelOf(root: GenElement, target: GenElement): number {
 /** Element counts past this are left to the cap probes (the 1M run keeps each input small and fast). */
 const MAX_GENERATED_ELEMENTS = 20_000;
 
-function applyEdit(root: GenElement, edit: TreeEdit, lim: XmlLimits): GenElement {
+export function applyTreeEdit(root: GenElement, edit: TreeEdit, lim: XmlLimits): GenElement {
   const all = elements(root);
   const el = all[edit.node % all.length]!;
   const parent = parentOf(root, el);
@@ -383,7 +383,7 @@ export const nemsXmlArbitrary: fc.Arbitrary<XmlInput> = fc
     const corpus = xmlCorpus();
     const lim: XmlLimits = { ...DEFAULT_XML_LIMITS, ...limits };
     let tree = clone(corpus[base % corpus.length]!.tree);
-    for (const edit of edits) tree = applyEdit(tree, edit, lim);
+    for (const edit of edits) tree = applyTreeEdit(tree, edit, lim);
     return finish(serialise(tree, style), mutations, limits, cap);
   });
 

@@ -187,13 +187,15 @@ export const certTarget: FuzzTarget<CertInput, CertOutput> = {
   arbitrary: certInputArbitrary,
   run: runCert,
   check: checkCert,
+  classify: (out) => ('failure' in out ? `refused: ${out.failure}` : out.date ? 'read a date' : 'no nextUpdate'),
   show: (input) => (typeof input.data === 'string' ? `${input.reader}\n${input.data}` : input.data),
   capProbes: (): CapProbe<CertInput>[] => {
     const at = Date.UTC(2030, 0, 1);
     const block = pem('CERTIFICATE', certificateDer(Date.UTC(2024, 0, 1), at, false), 64, '\n');
     return [
-      { name: '1000 certificates (MAX_PEM_BLOCKS)', input: { reader: 'bundle', data: block.repeat(1000), expected: at } },
-      { name: '1001 certificates', input: { reader: 'bundle', data: block.repeat(1001), expected: at } },
+      { name: '1000 certificates (MAX_PEM_BLOCKS)', input: { reader: 'bundle', data: block.repeat(1000), expected: at }, heavy: true },
+      { name: '1001 certificates', input: { reader: 'bundle', data: block.repeat(1001), expected: at }, heavy: true },
+      { name: 'a CRL bundle of 1001 CRLs', input: { reader: 'crl-bundle', data: pem('X509 CRL', crlDer(Date.UTC(2024, 0, 1), at, false, true, 0, false), 64, '\n').repeat(1001), expected: at }, heavy: true },
     ];
   },
   ciRuns: 600,

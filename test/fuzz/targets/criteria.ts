@@ -227,6 +227,7 @@ export const criteriaTarget: FuzzTarget<CriteriaInput, CriteriaParseResult> = {
   arbitrary: criteriaInputArbitrary,
   run: (input) => parseCriteria(input.criteria),
   check: checkCriteria,
+  classify: (out) => (out.ok ? `accepted ${out.criteria.subscriptionType}` : `refused: ${out.element}`),
   show: (input) => input.criteria,
   capProbes: (): CapProbe<CriteriaInput>[] => {
     const base = `${CRITERIA_PREFIX}&subscriptionRuleType=CHO_POSTCODE_CCG&Organization.identifier=X2458&MessageHeader.event=pds-change-of-address-1`;

@@ -23,6 +23,8 @@ type OracleVerdict =
 
 class OracleSyntaxError extends Error {}
 
+const LITERAL = /true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+
 export function jsonOracle(text: string): OracleVerdict {
   let i = 0;
   let depth = 0;
@@ -108,7 +110,8 @@ export function jsonOracle(text: string): OracleVerdict {
       string();
       return;
     }
-    const literal = /^(?:true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)/.exec(text.slice(i, i + 400));
+    LITERAL.lastIndex = i;
+    const literal = LITERAL.exec(text);
     if (!literal) fail();
     i += literal![0].length;
   };
@@ -165,7 +168,7 @@ function containers(root: JsonNode): JsonNode[] {
 /** Spells a key with \u escapes (every character, or the first), which JSON.parse decodes to the same key. */
 function escapedKey(raw: string, all: boolean): string {
   const key = JSON.parse(raw) as string;
-  const chars = [...key].map((c, i) => (all || i === 0 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c));
+  const chars = key.split('').map((c, i) => (all || i === 0 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : JSON.stringify(c).slice(1, -1)));
   return `"${chars.join('')}"`;
 }
 
@@ -215,7 +218,8 @@ function applyEdit(root: JsonNode, edit: JsonEdit, lim: JsonLimits): void {
         for (let k = 0; k < wanted && k < 2048; k++) inner = k % 2 === 0 ? { kind: 'array', items: [inner] } : { kind: 'object', entries: [['"k"', inner]] };
         if (target.kind === 'array') target.items.push(inner);
         else if (target.kind === 'object') target.entries.push([`"deep${edit.at}"`, inner]);
-      } else if (object) {
+      } else if (object && lim.maxKeys <= 2_000) {
+        // The default 10 000-key cap is left to the cap probes: every such input would be 100 KB.
         const wanted = lim.maxKeys + edit.delta - countKeys(root);
         for (let k = 0; k < wanted && k < 20_000; k++) object.entries.push([`"k${k}_${edit.at}"`, { kind: 'literal', raw: '0' }]);
       }
@@ -344,6 +348,7 @@ export const jsonTarget: FuzzTarget<JsonInput, JsonParseResult> = {
   arbitrary: jsonInputArbitrary,
   run: (input) => parseFhirJson(input.body, input.maxBytes, input.limits),
   check: checkJson,
+  classify: (out) => (out.ok ? 'accepted' : `refused: ${out.reason}`),
   show: (input) => input.body,
   capProbes: () => {
     const { maxDepth, maxKeys } = DEFAULT_JSON_LIMITS;

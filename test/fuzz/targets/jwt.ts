@@ -322,6 +322,10 @@ export const jwtTarget: FuzzTarget<JwtInput, JwtOutput> = {
   arbitrary: jwtInputArbitrary,
   run: (input) => ({ uncached: runStage(uncachedStage, input), first: runStage(cachedStage, input), repeated: runStage(cachedStage, input) }),
   check: checkJwt,
+  classify: (out) => {
+    const r = out.uncached.result as StageResult;
+    return r.ok ? 'passed' : `${r.rejection.code}: ${r.rejection.diagnostics.replace(/ (?:is|must|does|shows|gives|are|exceeds|could|carries|has).*$/, '')}`;
+  },
   show: (input) => `${input.op} ${input.endpoint}\n${input.authorization}`,
   capProbes: (): CapProbe<JwtInput>[] =>
     [-1, 0, 1].map((delta) => {

@@ -217,6 +217,18 @@ export const mimeTarget: FuzzTarget<MimeInput, MimeOutput> = {
   arbitrary: mimeInputArbitrary,
   run: runMime,
   check: checkMime,
+  classify: (out) => {
+    switch (out.kind) {
+      case 'content-type':
+        return `content-type ${out.match ? 'matched' : 'unsupported'}`;
+      case 'accept':
+        return `accept ${out.negotiated.ok ? (out.negotiated.explicit ? 'explicit' : 'wildcard') : 'unsatisfiable'}`;
+      case 'format':
+        return `_format ${out.format?.format ?? 'unreadable'}`;
+      case 'error-format':
+        return `error format ${out.byAccept}`;
+    }
+  },
   show: (input) => `${input.kind} ${input.family}\n${input.value}`,
   capProbes: (): CapProbe<MimeInput>[] => {
     const at = (n: number) => `application/fhir+xml;x=${'a'.repeat(n - 'application/fhir+xml;x='.length)}`;

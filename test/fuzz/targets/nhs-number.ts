@@ -107,6 +107,7 @@ export const nhsNumberTarget: FuzzTarget<NhsNumberInput, NhsNumberOutput> = {
     expectThat(out.valid === (out.strict === undefined), 'isValidNhsNumber disagrees with nhsNumberProblem');
   },
   show: ({ value }) => value,
+  classify: (out) => out.strict ?? 'valid',
   capProbes: () => [
     { name: '10 digits, valid', input: { value: '9434765919' } },
     { name: '11 digits', input: { value: '94347659190' } },

@@ -156,6 +156,7 @@ export const xmlTarget: FuzzTarget<XmlInput, XmlOutput> = {
   arbitrary: xmlInputArbitrary,
   run: (input) => ({ singlePass: parse(input, 'single-pass'), fastXmlParser: parse(input, 'fast-xml-parser') }),
   check: checkXmlOutputs,
+  classify: (out) => (out.singlePass.ok ? 'accepted' : `refused: ${out.singlePass.reason}`),
   show: (input) => input.body,
   capProbes: xmlCapProbes,
   ciRuns: 1500,
