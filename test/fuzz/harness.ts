@@ -45,6 +45,8 @@ export interface FuzzTarget<I = unknown, O = unknown> {
   show(input: I): Buffer | string;
   /** Inputs just over (and at) every default cap: checked once in CI, timed by the runner's scaling probe. */
   capProbes?(): readonly CapProbe<I>[];
+  /** Inputs of a given size in bytes, for the runner's linear-time check (body parsers, where size is not capped small). */
+  scaling?(): readonly { readonly name: string; make(bytes: number): I }[];
   /** Generated inputs per CI run (the whole CI fuzz must take seconds). */
   readonly ciRuns: number;
 }
@@ -52,9 +54,10 @@ export interface FuzzTarget<I = unknown, O = unknown> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFuzzTarget = FuzzTarget<any, any>;
 
-export type Outcome =
-  | { readonly kind: 'pass'; readonly ms: number }
-  | { readonly kind: 'crash' | 'violation'; readonly ms: number; readonly message: string };
+export type Outcome<O = unknown> =
+  | { readonly kind: 'pass'; readonly ms: number; readonly output: O }
+  | { readonly kind: 'violation'; readonly ms: number; readonly message: string; readonly output: O }
+  | { readonly kind: 'crash'; readonly ms: number; readonly message: string };
 
 function errorText(error: unknown): string {
   if (error instanceof Error) {
@@ -65,7 +68,7 @@ function errorText(error: unknown): string {
 }
 
 /** Runs one input: the parser (timed) then its contract. */
-export function runOne<I, O>(target: FuzzTarget<I, O>, input: I): Outcome {
+export function runOne<I, O>(target: FuzzTarget<I, O>, input: I): Outcome<O> {
   const started = performance.now();
   let output: O;
   try {
@@ -77,11 +80,11 @@ export function runOne<I, O>(target: FuzzTarget<I, O>, input: I): Outcome {
   try {
     target.check(input, output);
   } catch (error) {
-    if (error instanceof ContractViolation) return { kind: 'violation', ms, message: error.message };
+    if (error instanceof ContractViolation) return { kind: 'violation', ms, message: error.message, output };
     // A parser called again inside the check (a round trip) threw.
     return { kind: 'crash', ms, message: `during the contract check: ${errorText(error)}` };
   }
-  return { kind: 'pass', ms };
+  return { kind: 'pass', ms, output };
 }
 
 /** The fast-check property a CI test asserts for a target. */
@@ -94,6 +97,19 @@ export function targetProperty<I, O>(target: FuzzTarget<I, O>): fc.IPropertyWith
 
 /** Seed of the CI-size runs: fixed, so CI is reproducible; `npm run fuzz` explores its own seed list. */
 export const CI_SEED = 0x4e454d53;
+
+/** The fixed seed list of `npm run fuzz`: each parser's inputs are shared out over these. */
+export const FUZZ_SEEDS: readonly number[] = [1, 2, 3, 5, 8, 13, 21, 0x4e454d53];
+
+/** The fast-check seed of one batch: a pure function of the run seed and the batch number, so any input replays. */
+export function batchSeed(seed: number, batch: number): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(batch, 0x85ebca6b)) | 0;
+}
+
+/** The `count` inputs of one batch (input i of batch b of seed s is always the same). */
+export function generateBatch<I>(target: FuzzTarget<I, unknown>, seed: number, batch: number, count: number): I[] {
+  return fc.sample(target.arbitrary, { seed: batchSeed(seed, batch), numRuns: count });
+}
 
 /**
  * A canary planted in generated values (attribute values, claims, criteria values, header parameters). A refusal's

@@ -4,7 +4,7 @@
 // fan-out, attribute counts, name and value lengths just over the caps in force), written out in varied but
 // legal styles (quotes, white space, line ends, declarations, byte-order mark), then mutated as bytes.
 import fc from 'fast-check';
-import { DEFAULT_XML_LIMITS, parseFhirXml, type XmlElement, type XmlLimits } from '../../src/fhir/xml.js';
+import { DEFAULT_XML_LIMITS, parseFhirXml, type XmlElement, type XmlLimits, type XmlParserEngine } from '../../src/fhir/xml.js';
 import { EXPLICIT_SUBSCRIPTION_XML, GENERIC_SUBSCRIPTION, subscriptionXml, vaccinationPublishXml } from '../helpers/bodies.js';
 import { nemsExampleFiles, readNemsExample } from '../helpers/nems-examples.js';
 import { CANARY, excerpt, printedAs } from './harness.js';
@@ -340,6 +340,8 @@ export interface XmlInput {
   /** Limits passed to the parser: undefined for the defaults, else smaller caps so "just over" stays cheap. */
   readonly limits?: Partial<XmlLimits>;
   readonly maxBytes: number;
+  /** Run one engine only (the runner's per-engine linear-time check); the differential needs both. */
+  readonly only?: XmlParserEngine;
 }
 
 export const PUBLISH_MAX_BYTES = 3 * 1024 * 1024;

@@ -361,5 +361,18 @@ export const jsonTarget: FuzzTarget<JsonInput, JsonParseResult> = {
       { name: 'subscription cap + 1 byte', input: { body: Buffer.from(`"${'x'.repeat(SUBSCRIPTION_MAX_BYTES - 1)}"`), maxBytes: SUBSCRIPTION_MAX_BYTES } },
     ];
   },
+  scaling: () => {
+    const big = { maxKeys: 10_000_000 };
+    const doc = (text: string): JsonInput => ({ body: Buffer.from(text), limits: big, maxBytes: 64 * 1024 * 1024 });
+    const repeat = (unit: string, bytes: number) => unit.repeat(Math.max(1, Math.floor(bytes / unit.length)));
+    return [
+      { name: 'numbers', make: (n) => doc(`[${repeat('1234,', n)}0]`) },
+      { name: 'strings with escapes', make: (n) => doc(`[${repeat('"a\\n\\u0041\\"",', n)}""]`) },
+      { name: 'objects with distinct keys', make: (n) => doc(`[${repeat('{"a":1,"b":[true]},', n)}{}]`) },
+      { name: 'keys of one object', make: (n) => doc(`{${Array.from({ length: Math.max(1, Math.floor(n / 12)) }, (_, i) => `"k${i}":0`).join(',')}}`) },
+      { name: 'escaped keys', make: (n) => doc(`{${Array.from({ length: Math.max(1, Math.floor(n / 16)) }, (_, i) => `"\\u006b${i}":0`).join(',')}}`) },
+      { name: 'nesting 30 deep, repeated', make: (n) => doc(`[${repeat(`${'['.repeat(30)}${']'.repeat(30)},`, n)}0]`) },
+    ];
+  },
   ciRuns: 1500,
 };

@@ -150,14 +150,42 @@ export function xmlCapProbes(): CapProbe<XmlInput>[] {
   ];
 }
 
+/** Documents of about `bytes` bytes, each stressing one part of the scan; limits raised so they are accepted. */
+export function xmlScaling(): { name: string; make(bytes: number): XmlInput }[] {
+  const big: Partial<XmlLimits> = { maxElements: 10_000_000, maxAttributeValueChars: 64 * MB };
+  const repeat = (unit: string, bytes: number) => unit.repeat(Math.max(1, Math.floor(bytes / unit.length)));
+  const entry = '<entry><fullUrl value="urn:uuid:3ff6d789-af64-4d9c-aa1d-0087d29e9e1c"/><resource><Patient><identifier><system value="https://fhir.nhs.uk/Id/nhs-number"/><value value="9912003888"/></identifier></Patient></resource></entry>\n';
+  const patterns: { name: string; text(bytes: number): string }[] = [
+    { name: 'NEMS entries', text: (n) => `<Bundle xmlns="http://hl7.org/fhir">${repeat(entry, n)}</Bundle>` },
+    { name: 'empty elements with attributes', text: (n) => `<r>${repeat('<a v="1" w="x"/>', n)}</r>` },
+    { name: 'text', text: (n) => `<r>${repeat('text ', n)}</r>` },
+    { name: 'entity references in text', text: (n) => `<r>${repeat('&amp;&#65;', n)}</r>` },
+    { name: 'one attribute value', text: (n) => `<r v="${repeat('a&amp;', n)}"/>` },
+    { name: 'comments', text: (n) => `<r>${repeat('<!-- c -->', n)}</r>` },
+    { name: 'nesting 60 deep, repeated', text: (n) => `<r>${repeat(`${'<a>'.repeat(60)}${'</a>'.repeat(60)}`, n)}</r>` },
+    { name: 'text split by elements', text: (n) => `<r>${repeat('x<b/>', n)}</r>` },
+  ];
+  // Each engine on its own, so a superlinear one is named.
+  return (['single-pass', 'fast-xml-parser'] as const).flatMap((engine) =>
+    patterns.map((p) => ({ name: `${engine}: ${p.name}`, make: (n: number): XmlInput => ({ body: Buffer.from(p.text(n), 'utf8'), limits: big, maxBytes: 64 * MB, only: engine }) })),
+  );
+}
+
 export const xmlTarget: FuzzTarget<XmlInput, XmlOutput> = {
   name: 'xml',
   covers: 'src/fhir/xml.ts, xml-model.ts, xml-fast-xml-parser.ts (pre-scan + fast-xml-parser), xml-single-pass.ts',
   arbitrary: xmlInputArbitrary,
-  run: (input) => ({ singlePass: parse(input, 'single-pass'), fastXmlParser: parse(input, 'fast-xml-parser') }),
+  run: (input) => {
+    if (input.only) {
+      const result = parse(input, input.only);
+      return { singlePass: result, fastXmlParser: result };
+    }
+    return { singlePass: parse(input, 'single-pass'), fastXmlParser: parse(input, 'fast-xml-parser') };
+  },
   check: checkXmlOutputs,
   classify: (out) => (out.singlePass.ok ? 'accepted' : `refused: ${out.singlePass.reason}`),
   show: (input) => input.body,
   capProbes: xmlCapProbes,
+  scaling: xmlScaling,
   ciRuns: 1500,
 };
