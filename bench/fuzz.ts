@@ -6,7 +6,7 @@
 // RSS; then times every cap probe and checks that the body parsers scale linearly. See README "Fuzzing".
 //
 // Options: --parser xml,json,… (default all), --inputs N, --workers N (default 1; at most the cores),
-// --seeds a,b,c (default the fixed list), --batch N (inputs per generated batch, default 1000), --stall-seconds S,
+// --seeds a,b,c (default the fixed list), --batch N (inputs per generated batch, default 250: a batch is held in memory), --stall-seconds S,
 // --no-probes, --probes-only, --out FILE (default bench/results/fuzz-latest.json; failing inputs go next to it, in fuzz/),
 // --replay parser:seed:batch:index[:batchCount] (regenerate one input, run it, write it out).
 // Exit status 1 when anything was found.
@@ -58,7 +58,7 @@ function parseOptions(argv: readonly string[]): Options {
     inputs: positive('--inputs', 1_000_000),
     workers: Math.min(positive('--workers', 1), availableParallelism()),
     seeds,
-    batch: positive('--batch', 1000),
+    batch: positive('--batch', 250),
     stallMs: positive('--stall-seconds', 30) * 1000,
     probes: !argv.includes('--no-probes'),
     probesOnly: argv.includes('--probes-only'),
@@ -70,7 +70,7 @@ function parseOptions(argv: readonly string[]): Options {
 // ---------------------------------------------------------------------------------------------------------------
 // Failing inputs on disk.
 
-function writeExample(dir: string, target: string, e: Pick<FoundExample, 'kind' | 'seed' | 'batch' | 'index' | 'message' | 'input'>): string {
+function writeExample(dir: string, target: string, e: Pick<FoundExample, 'seed' | 'batch' | 'index' | 'message' | 'input'> & { readonly kind: string }): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${target}-${e.kind}-${e.seed}-${e.batch}-${e.index}.input`);
   writeFileSync(file, Buffer.from(e.input, 'base64'));
@@ -87,7 +87,7 @@ function replay(opts: Options): number {
   const outcome = runOne(target, input);
   const shown = target.show(input);
   const file = writeExample(join(dirname(opts.out), 'fuzz'), target.name, {
-    kind: outcome.kind === 'pass' ? 'hang' : outcome.kind,
+    kind: outcome.kind === 'pass' ? 'replay' : outcome.kind,
     seed: Number(seed),
     batch: Number(batch),
     index: i,

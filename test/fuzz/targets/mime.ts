@@ -46,7 +46,14 @@ const parameter = fc
   });
 
 const mediaType = fc
-  .record({ essence: fc.nat({ max: ESSENCES.length - 1 }), mask: fc.nat(), lead: OWS, params: fc.array(parameter, { maxLength: 3 }), trail: OWS })
+  .record({
+    // Mostly one of the four FHIR essences (the first four), so matching gets past the type to the parameters.
+    essence: fc.oneof({ weight: 3, arbitrary: fc.nat({ max: 3 }) }, { weight: 2, arbitrary: fc.nat({ max: ESSENCES.length - 1 }) }),
+    mask: fc.nat(),
+    lead: OWS,
+    params: fc.oneof({ weight: 2, arbitrary: fc.constant([] as string[]) }, { weight: 3, arbitrary: fc.array(parameter, { minLength: 1, maxLength: 3 }) }),
+    trail: OWS,
+  })
   .map(({ essence, mask, lead, params, trail }) => `${lead}${recase(ESSENCES[essence]!, mask % 4 === 0 ? mask : 0)}${params.join('')}${trail}`);
 
 const acceptList = fc
@@ -190,8 +197,12 @@ function checkMime(input: MimeInput, out: MimeOutput): void {
         const [type, subtype] = chosen.essence.split('/');
         const naming = ranges.filter((r) => (r.type === '*' || r.type === type) && (r.subtype === '*' || r.subtype === subtype));
         expectThat(naming.some((r) => r.q > 0), 'negotiated a type no range with q > 0 names');
-        const exact = naming.filter((r) => r.type === type && r.subtype === subtype && !r.params.size);
-        expectThat(!(exact.length > 0 && exact.every((r) => r.q === 0)), 'negotiated a type the client excluded with q=0');
+        // The most specific range naming the chosen type decides its weight (RFC 9110 §12.5.1): one with
+        // charset=utf-8 for a charset spelling, else the bare type; the first of equals.
+        const bare = naming.filter((r) => r.type === type && r.subtype === subtype && r.params.size === 0);
+        const withCharset = naming.filter((r) => r.type === type && r.subtype === subtype && r.params.size === 1 && r.params.get('charset')?.toLowerCase() === 'utf-8');
+        const deciding = (chosen.charset && withCharset.length > 0 ? withCharset : bare)[0];
+        expectThat(deciding === undefined || deciding.q > 0, 'negotiated a type the client excluded with q=0');
         if (out.negotiated.explicit) expectThat(ranges.some((r) => r.type === type && r.subtype === subtype), 'explicit negotiation without a range naming the type');
       }
       return;
