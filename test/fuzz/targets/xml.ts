@@ -4,6 +4,7 @@
 // tree respects every cap in force, holds no reserved name, came from a document with no DTD, entity definition,
 // processing instruction, CDATA or undefined entity reference, and written out again parses to the same tree.
 // Across engines: the same tree, or the same refusal (reason and detail).
+import { XMLValidator } from 'fast-xml-parser';
 import {
   DEFAULT_XML_LIMITS, parseFhirXml, type XmlElement, type XmlLimits, type XmlParseFailureReason, type XmlParseResult, type XmlParserEngine,
 } from '../../../src/fhir/xml.js';
@@ -83,6 +84,8 @@ function checkAcceptedDocument(input: XmlInput, engine: string): void {
   expectThat(!text.includes('<?'), `${engine}: accepted a processing instruction`);
   expectThat(!UNDEFINED_REFERENCE.test(text), `${engine}: accepted an undefined entity reference or a bare '&'`);
   expectThat(!text.includes('\ufffd') || input.body.includes(Buffer.from([0xef, 0xbf, 0xbd])), `${engine}: accepted bytes that are not UTF-8`);
+  // A third reading, independent of the scan code both engines share: fast-xml-parser's own validator.
+  expectThat(XMLValidator.validate(input.body.toString('utf8').replace(/^\ufeff/, '')) === true, `${engine}: accepted a document fast-xml-parser's validator finds not well formed`);
 }
 
 function checkEngine(input: XmlInput, result: XmlParseResult, engine: XmlParserEngine): void {
