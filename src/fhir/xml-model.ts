@@ -90,6 +90,28 @@ const LITERAL_WHITESPACE = /[\t\n\r]/;
 /** An `&` that does not start a predefined entity or a numeric character reference (tested, never replaced). */
 export const BAD_TEXT_REFERENCE = /&(?!(?:#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);)/;
 
+export const TEXT_ENTITY_PROBLEM = 'text has an undefined or malformed entity reference';
+export const ATTRIBUTE_ENTITY_PROBLEM = 'attribute value has an undefined or malformed entity reference';
+
+/**
+ * The checks on one run of character data between two pieces of markup, as both engines make them: `]]>` may not
+ * appear (XML 1.0 §2.4), a failure returned at once; every `&` must start a reference to a character XML allows,
+ * else the document's first entity problem is remembered (reported only once the structure is known good). Each
+ * run is checked on its own, never joined with the next: a reference cannot span a comment.
+ */
+export function checkCharacterData(segment: string, problem: { entity?: string }): XmlParseFailure | undefined {
+  if (segment.includes(']]>')) return fail('not-well-formed', "']]>' in character data");
+  if (problem.entity === undefined && segment.includes('&') && decodeXmlText(segment) === undefined) problem.entity = TEXT_ENTITY_PROBLEM;
+  return undefined;
+}
+
+/** The attribute check both engines make: its value, whitespace-normalised and trimmed, must decode. */
+export function checkAttributeValue(problem: { entity?: string }, _name: string, raw: string): void {
+  if (problem.entity === undefined && raw.includes('&') && decodeXmlText(normaliseAttributeWhitespace(raw.trim())) === undefined) {
+    problem.entity = ATTRIBUTE_ENTITY_PROBLEM;
+  }
+}
+
 const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 /**

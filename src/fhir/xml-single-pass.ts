@@ -3,7 +3,7 @@
 // Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~355 µs for fast-xml-parser, held to
 // exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
+  ATTRIBUTE_ENTITY_PROBLEM, checkCharacterData, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
   skipXmlDeclaration,
   type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
@@ -65,7 +65,6 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     const value = pending.trim();
     pending = '';
     if (value === '') return;
-    if (problem.entity === undefined && BAD_TEXT_REFERENCE.test(value)) problem.entity = 'text has an undefined or malformed entity reference';
     into.text += value;
   };
 
@@ -78,7 +77,10 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
         if (NOT_WHITESPACE.test(text.slice(i, textEnd))) return fail('not-well-formed', 'text outside the root element');
       } else if (pending !== '' || !isWhitespace(text, i, textEnd)) {
         // Leading white space would be trimmed anyway: indentation between tags costs no string.
-        pending += normaliseLineEnds(text.slice(i, textEnd));
+        const segment = text.slice(i, textEnd);
+        const refused = checkCharacterData(segment, problem);
+        if (refused) return refused;
+        pending += normaliseLineEnds(segment);
       }
     }
     if (lt === -1) break;
@@ -172,7 +174,7 @@ function isWhitespace(text: string, from: number, to: number): boolean {
 /** scanAttributes' callback: trimmed, whitespace-normalised, entity-decoded value into the tag's map. */
 function addAttribute(tag: ScannedTag, name: string, raw: string): void {
   const decoded = decodeXmlText(normaliseAttributeWhitespace(raw.trim()));
-  if (decoded === undefined) tag.problem.entity ??= 'attribute value has an undefined or malformed entity reference';
+  if (decoded === undefined) tag.problem.entity ??= ATTRIBUTE_ENTITY_PROBLEM;
   (tag.attributes ??= new Map()).set(publicName(name), decoded ?? '');
 }
 
