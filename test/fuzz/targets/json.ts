@@ -19,9 +19,14 @@ const SUBSCRIPTION_MAX_BYTES = 256 * 1024;
 
 type OracleVerdict =
   | { readonly valid: false }
+  /** Nested deeper than the oracle follows (far past any cap): whatever else, it must be refused. */
+  | { readonly valid: 'too-deep-to-follow' }
   | { readonly valid: true; readonly depth: number; readonly keys: number; readonly duplicate: boolean; readonly reserved: boolean };
 
 class OracleSyntaxError extends Error {}
+class OracleTooDeep extends Error {}
+/** The oracle is recursive; past this depth (30 × the default cap) it stops rather than overflow the stack. */
+const ORACLE_MAX_DEPTH = 1000;
 
 const LITERAL = /true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
@@ -71,6 +76,7 @@ export function jsonOracle(text: string): OracleVerdict {
     const c = text[i];
     if (c === '{' || c === '[') {
       depth++;
+      if (depth > ORACLE_MAX_DEPTH) throw new OracleTooDeep();
       maxDepth = Math.max(maxDepth, depth);
       i++;
       space();
@@ -121,6 +127,7 @@ export function jsonOracle(text: string): OracleVerdict {
     if (i !== text.length) fail();
   } catch (error) {
     if (error instanceof OracleSyntaxError) return { valid: false };
+    if (error instanceof OracleTooDeep) return { valid: 'too-deep-to-follow' };
     throw error;
   }
   return { valid: true, depth: maxDepth, keys, duplicate, reserved };
@@ -318,6 +325,10 @@ export function checkJson(input: JsonInput, result: JsonParseResult): void {
     return;
   }
   const oracle = jsonOracle(text);
+  if (oracle.valid === 'too-deep-to-follow') {
+    expectThat(!result.ok, `accepted a body nested deeper than ${ORACLE_MAX_DEPTH}`);
+    return;
+  }
   if (!oracle.valid) {
     expectThat(!result.ok, 'accepted a body that is not valid JSON');
     return;
