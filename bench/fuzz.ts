@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { FUZZ_SEEDS, generateBatch, runOne, type AnyFuzzTarget } from '../test/fuzz/harness.js';
 import { FUZZ_TARGETS, fuzzTarget } from '../test/fuzz/targets.js';
+import { MAX_EXPONENT, runCapProbes, SCALING_RESOURCE_LIMITS, SCALING_SIZES, type ProbeResult, type ScalingResult } from './fuzz-probes.js';
 import { HANG_MS, SLOT, type FoundExample, type FuzzUnit, type UnitStats } from './fuzz-worker.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -252,80 +253,16 @@ async function runUnits(opts: Options, units: FuzzUnit[]): Promise<{ stats: Unit
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Probes: every cap (timed), and linear time for the body parsers.
+// Probes: every cap, timed with the shipped V8 settings on this thread; linear time in a worker (fuzz-probes.ts).
 
-interface ProbeResult {
-  readonly target: string;
-  readonly name: string;
-  readonly outcome: string;
-  readonly bestMs: number;
-}
-
-interface ScalingResult {
-  readonly target: string;
-  readonly name: string;
-  /** Best-of-5 CPU ms at each of SCALING_SIZES. */
-  readonly ms: readonly number[];
-  /** Median exponent over the doublings (log2 of each time ratio): 1 is linear, 2 quadratic. */
-  readonly exponent: number;
-  readonly linear: boolean;
-}
-
-/**
- * 64 KB to 2 MB, doubling. Each doubling gives an exponent (log2 of its time ratio); the verdict takes their
- * median. A quadratic parser shows ~2 at every doubling; a linear one shows ~1, except for a one-off step where a
- * tree stops fitting in V8's young generation or a cache, which the median ignores (a single ratio or a fit over
- * the whole range would not, on a machine shared by many processes).
- */
-const SCALING_SIZES = [64, 128, 256, 512, 1024, 2048].map((k) => k * 1024);
-/** A median exponent above this is called superlinear. */
-const MAX_EXPONENT = 1.4;
-
-function medianExponent(ms: readonly number[]): number {
-  const exponents = ms.slice(1).map((m, i) => Math.log2(Math.max(m, 0.01) / Math.max(ms[i]!, 0.01))).sort((a, b) => a - b);
-  const mid = exponents.length >> 1;
-  return exponents.length % 2 === 1 ? exponents[mid]! : (exponents[mid - 1]! + exponents[mid]!) / 2;
-}
-
-/**
- * Best-of-N CPU time of the parser(s) on one input, and the outcome of the contract check. Probes run after the
- * workers have stopped, so the process's CPU time (getrusage, microseconds) is this work and its garbage collection;
- * wall time would grow with the machine's load, and more for long calls than for short ones.
- */
-function best<I>(target: AnyFuzzTarget, input: I, times = 3): { ms: number; outcome: string } {
-  const checked = runOne(target, input);
-  const outcome = checked.kind === 'pass' ? target.classify(checked.output) : `${checked.kind}: ${checked.message}`;
-  let ms = Infinity;
-  for (let i = 0; i < times; i++) {
-    // Start from a collected heap, so one run does not pay for the garbage of the last.
-    (globalThis as { gc?: () => void }).gc?.();
-    const started = process.cpuUsage();
-    try {
-      target.run(input);
-    } catch {
-      // Reported by the check above.
-    }
-    const used = process.cpuUsage(started);
-    ms = Math.min(ms, (used.user + used.system) / 1000);
-  }
-  return { ms, outcome };
-}
-
-function runProbes(targets: readonly AnyFuzzTarget[]): { probes: ProbeResult[]; scaling: ScalingResult[] } {
-  const probes: ProbeResult[] = [];
-  const scaling: ScalingResult[] = [];
-  for (const target of targets) {
-    for (const probe of target.capProbes?.() ?? []) {
-      const { ms, outcome } = best(target, probe.input);
-      probes.push({ target: target.name, name: probe.name, outcome, bestMs: ms });
-    }
-    for (const pattern of target.scaling?.() ?? []) {
-      const ms = SCALING_SIZES.map((size) => best(target, pattern.make(size), 5).ms);
-      const exponent = medianExponent(ms);
-      scaling.push({ target: target.name, name: pattern.name, ms, exponent, linear: exponent <= MAX_EXPONENT });
-    }
-  }
-  return { probes, scaling };
+function runProbes(targets: readonly AnyFuzzTarget[]): Promise<{ probes: ProbeResult[]; scaling: ScalingResult[] }> {
+  const probes = runCapProbes(targets);
+  const names = targets.filter((t) => t.scaling).map((t) => t.name);
+  return new Promise((resolveScaling, rejectScaling) => {
+    const worker = new Worker(join(HERE, 'fuzz-probes.js'), { workerData: { scaling: names }, resourceLimits: SCALING_RESOURCE_LIMITS });
+    worker.once('message', (scaling: ScalingResult[]) => resolveScaling({ probes, scaling }));
+    worker.once('error', rejectScaling);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -398,7 +335,7 @@ function aggregate(opts: Options, stats: UnitStats[], stalls: (FoundExample & { 
 
 const f1 = (n: number) => n.toFixed(1);
 
-function printReport(opts: Options, reports: TargetReport[], probes: ReturnType<typeof runProbes> | undefined, meta: Record<string, unknown>): void {
+function printReport(opts: Options, reports: TargetReport[], probes: { probes: ProbeResult[]; scaling: ScalingResult[] } | undefined, meta: Record<string, unknown>): void {
   const lines: string[] = [];
   lines.push(`NEMS gateway fuzz: ${opts.inputs.toLocaleString('en-GB')} inputs per parser, seeds ${opts.seeds.join(',')}, ${opts.workers} worker thread(s); hang = one input over ${HANG_MS} ms`);
   lines.push(`machine: ${String(meta['machine'])}; load average ${String(meta['load'])}`);
@@ -417,7 +354,7 @@ function printReport(opts: Options, reports: TargetReport[], probes: ReturnType<
   if (probes) {
     lines.push('', 'Caps (CPU, best of 3):');
     for (const p of probes.probes) lines.push(`  ${p.target} ${p.name}: ${p.outcome} in ${p.bestMs.toFixed(2)} ms`);
-    lines.push('', `Linear time (CPU ms, best of 5, at ${SCALING_SIZES.map((s) => `${s / 1024}`).join(' / ')} KB; median exponent per doubling: 1 linear, 2 quadratic):`);
+    lines.push('', `Linear time (CPU ms, best of 5, at ${SCALING_SIZES.map((s) => `${s / 1024}`).join(' / ')} KB; exponent of time against size, 1 linear, 2 quadratic, over ${MAX_EXPONENT} superlinear):`);
     for (const s of probes.scaling) {
       lines.push(`  ${s.target} ${s.name}: ${s.ms.map((m) => m.toFixed(1)).join(' / ')}, exponent ${s.exponent.toFixed(2)}${s.linear ? '' : '  SUPERLINEAR'}`);
     }
@@ -429,7 +366,7 @@ async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.replay) return replay(opts);
   if (opts.probesOnly) {
-    const probes = runProbes(opts.targets);
+    const probes = await runProbes(opts.targets);
     printReport(opts, [], probes, { machine: `${availableParallelism()} × ${cpus()[0]?.model ?? 'unknown CPU'}`, load: loadavg()[0]!.toFixed(1) });
     return probes.scaling.some((p) => !p.linear) ? 1 : 0;
   }
@@ -440,7 +377,7 @@ async function main(): Promise<number> {
   process.stderr.write(`fuzz: ${opts.targets.map((t) => t.name).join(', ')}: ${opts.inputs.toLocaleString('en-GB')} inputs each over ${opts.seeds.length} seeds, ${opts.workers} worker(s)\n`);
   const run = await runUnits(opts, units);
   const reports = aggregate(opts, run.stats, run.stalls, run.spans);
-  const probes = opts.probes ? runProbes(opts.targets) : undefined;
+  const probes = opts.probes ? await runProbes(opts.targets) : undefined;
   const cpu = process.cpuUsage(cpuStart);
   const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
   const meanLoad = run.load.reduce((a, b) => a + b, 0) / run.load.length;
