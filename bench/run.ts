@@ -95,7 +95,7 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   const short = argv.includes('--short');
   const engine = value('--engine') ?? 'undici';
   if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
-  const xmlParser = value('--xml') ?? 'fast-xml-parser';
+  const xmlParser = value('--xml') ?? 'single-pass';
   if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
   const logLevels = (value('--log') ?? (short ? 'info' : 'silent,info')).split(',');
   for (const l of logLevels) if (l !== 'silent' && l !== 'warn' && l !== 'info') throw new Error('--log takes silent, warn and/or info');

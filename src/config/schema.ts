@@ -88,8 +88,8 @@ const nemsSchema = z
     subscriptionMaxBytes: z.number().int().positive().default(256 * 1024),
     /** Accept the pre-2020 publish InteractionID forms (`<event-code>.Write`, `.write:1`) (§2.1, §9.22). */
     acceptLegacyPublishInteractionIds: z.boolean().default(false),
-    /** XML engine: fast-xml-parser after a pre-scan (default), or the ~8x cheaper single-pass parser (same trees). */
-    xmlParser: z.enum(['fast-xml-parser', 'single-pass']).default('fast-xml-parser'),
+    /** XML engine: the single-pass parser (default; one parser on the hostile path), or fast-xml-parser after a pre-scan (same trees, ~8x the CPU). */
+    xmlParser: z.enum(['fast-xml-parser', 'single-pass']).default('single-pass'),
     /** Forward accepted MIME types in their canonical spelling instead of as sent (§7). */
     canonicaliseMime: z.boolean().default(false),
     /** Reject NHS numbers made of one repeated digit, which pass modulus 11 (§6.3 caveat). */

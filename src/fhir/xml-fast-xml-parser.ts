@@ -1,6 +1,7 @@
-// The default XML engine: a linear pre-scan that refuses what must never reach a parser (DTD, entities,
-// processing instructions, CDATA, excess depth, element count or attribute size), then fast-xml-parser with
-// entity processing off, then normalisation into the typed tree.
+// The fast-xml-parser engine (`nems.xmlParser: fast-xml-parser`; the test oracle for the default single-pass
+// engine): a linear pre-scan that refuses what must never reach a parser (DTD, entities, processing instructions,
+// CDATA, excess depth, element count or attribute size), then fast-xml-parser with entity processing off, then
+// normalisation into the typed tree.
 import { XMLParser } from 'fast-xml-parser';
 import {
   ATTRIBUTE_ENTITY_PROBLEM, BAD_TEXT_REFERENCE, TEXT_ENTITY_PROBLEM, checkAttributeValue, checkCharacterData, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes,

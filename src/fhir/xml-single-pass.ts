@@ -1,7 +1,7 @@
 // The single-pass XML engine: one linear scan that both refuses what is not allowed (no DTD, no entities, no
 // processing instructions, no CDATA, bounded depth, element count and attribute size) and builds the tree.
-// Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~355 µs for fast-xml-parser, held to
-// exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
+// The default (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~355 µs for fast-xml-parser, held to
+// exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts and the XML fuzz (test/fuzz).
 import {
   ATTRIBUTE_ENTITY_PROBLEM, checkCharacterData, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
   skipXmlDeclaration,
