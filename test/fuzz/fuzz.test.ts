@@ -12,7 +12,8 @@ describe.each(FUZZ_TARGETS.map((t) => [t.name, t] as const))('fuzz target %s', (
 
   // Whole-cap documents (150 000 elements, 3 MB) are left to `npm run fuzz`, which also times them.
   const probes = (target.capProbes?.() ?? []).filter((p) => !p.heavy);
-  it.skipIf(probes.length === 0)('keeps its contract at and just over every default cap', () => {
+  if (probes.length === 0) return;
+  it('keeps its contract at and just over every default cap', () => {
     for (const probe of probes) {
       const outcome = runOne(target, probe.input);
       expect(outcome.kind === 'pass' ? 'pass' : `${outcome.kind}: ${outcome.message}`, probe.name).toBe('pass');
