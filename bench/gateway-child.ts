@@ -15,7 +15,7 @@ export type GatewayChildMessage =
   | { readonly type: 'failed'; readonly problem: string };
 
 async function main(): Promise<void> {
-  const [pkiDir, engine, xmlParser = 'fast-xml-parser'] = process.argv.slice(2);
+  const [pkiDir, engine, xmlParser = 'single-pass'] = process.argv.slice(2);
   if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('xml parser must be fast-xml-parser or single-pass');
   if (!pkiDir || (engine !== 'undici' && engine !== 'http-proxy')) throw new Error('usage: gateway-child <pki-dir> <undici|http-proxy>');
   const loaded = loadConfig(process.env.NEMS_GATEWAY_CONFIG ?? DEFAULT_CONFIG_PATH).config;

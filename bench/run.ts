@@ -120,7 +120,7 @@ function optionReader(flags: Flags) {
   const engines = (): { engine: Engine; xmlParser: BenchOptions['xmlParser'] } => {
     const engine = value('--engine') ?? 'undici';
     if (engine !== 'undici' && engine !== 'http-proxy') throw new Error('--engine must be undici or http-proxy');
-    const xmlParser = value('--xml') ?? 'fast-xml-parser';
+    const xmlParser = value('--xml') ?? 'single-pass';
     if (xmlParser !== 'fast-xml-parser' && xmlParser !== 'single-pass') throw new Error('--xml must be fast-xml-parser or single-pass');
     return { engine, xmlParser };
   };

@@ -181,8 +181,8 @@ const nemsSchema = z
       .describe('Also accept the pre-2020 publish InteractionID forms (…:events:vaccinations-1.Write, .write:1) for clients not yet moved.'),
     xmlParser: z
       .enum(['fast-xml-parser', 'single-pass'])
-      .default('fast-xml-parser')
-      .describe('XML engine after the safety pre-scan: fast-xml-parser, or the ~8× cheaper single-pass parser (same trees and refusals; docs/benchmark.md).'),
+      .default('single-pass')
+      .describe('XML engine: single-pass (one parser on the hostile path), or fast-xml-parser after the safety pre-scan (~8× the CPU; same trees and refusals, shown by the differential fuzz; the test oracle).'),
     canonicaliseMime: z.boolean().default(false).describe('Forward accepted MIME types in their canonical spelling rather than as the client sent them.'),
     rejectRepeatedDigitNhsNumbers: z.boolean().default(true).describe('Refuse NHS numbers of one repeated digit (they pass modulus 11 but are never issued).'),
     jwt: jwtSchema.describe('The Spine JWT in Authorization: Bearer.'),

@@ -29,12 +29,15 @@ function asCertInfo<T>(read: () => T): T {
   }
 }
 
-/** OpenSSL prints notAfter as `Mar  5 10:00:00 2035 GMT`; parsed strictly rather than by Date.parse. */
+/** OpenSSL prints notAfter as `Mar  5 10:00:00 2035 GMT` (years below 1000 without leading zeros); parsed strictly. */
 function parseOpenSslDate(text: string): Date {
-  const match = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4}) GMT$/.exec(text);
+  const match = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{1,4}) GMT$/.exec(text);
   const month = match ? MONTHS.indexOf(match[1]!) : -1;
   if (!match || month < 0) throw new CertInfoError('malformed-certificate', 'certificate validity date is not readable');
-  return new Date(Date.UTC(Number(match[6]), month, Number(match[2]), Number(match[3]), Number(match[4]), Number(match[5])));
+  const date = new Date(Date.UTC(2000, month, Number(match[2]), Number(match[3]), Number(match[4]), Number(match[5])));
+  // Set the year on its own: Date.UTC reads years 0–99 as 1900–1999.
+  date.setUTCFullYear(Number(match[6]), month, Number(match[2]));
+  return date;
 }
 
 function notAfterOf(der: Buffer): Date {

@@ -96,12 +96,12 @@ class Cursor {
     this.pos++;
     let out = '';
     while (!this.done) {
-      const c = this.text[this.pos++]!;
+      let c = this.text[this.pos++]!;
       if (c === '"') return out;
       if (c === '\\') {
+        // quoted-pair: a backslash and the character it escapes, itself no control character either.
         if (this.done) return undefined;
-        out += this.text[this.pos++]!;
-        continue;
+        c = this.text[this.pos++]!;
       }
       // qdtext excludes control characters other than HTAB.
       const code = c.charCodeAt(0);

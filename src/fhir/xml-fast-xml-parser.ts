@@ -1,10 +1,11 @@
-// The default XML engine: a linear pre-scan that refuses what must never reach a parser (DTD, entities,
-// processing instructions, CDATA, excess depth, element count or attribute size), then fast-xml-parser with
-// entity processing off, then normalisation into the typed tree.
+// The fast-xml-parser engine (`nems.xmlParser: fast-xml-parser`; the test oracle for the default single-pass
+// engine): a linear pre-scan that refuses what must never reach a parser (DTD, entities, processing instructions,
+// CDATA, excess depth, element count or attribute size), then fast-xml-parser with entity processing off, then
+// normalisation into the typed tree.
 import { XMLParser } from 'fast-xml-parser';
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
-  skipXmlDeclaration,
+  ATTRIBUTE_ENTITY_PROBLEM, BAD_TEXT_REFERENCE, TEXT_ENTITY_PROBLEM, checkAttributeValue, checkCharacterData, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes,
+  scanName, skipSpace, skipXmlDeclaration,
   type XmlElement, type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
@@ -52,12 +53,17 @@ function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
   const stack: string[] = [];
   let elements = 0;
   let rootSeen = false;
+  // The first entity problem, reported only if the structure is good (as the single-pass engine does).
+  const problem: { entity?: string } = {};
   while (i < len) {
     const lt = text.indexOf('<', i);
     const textEnd = lt === -1 ? len : lt;
-    // Character data outside the root element must be whitespace.
-    if (stack.length === 0 && textEnd > i && /[^ \t\r\n]/.test(text.slice(i, textEnd))) {
-      return fail('not-well-formed', 'text outside the root element');
+    if (textEnd > i) {
+      const segment = text.slice(i, textEnd);
+      // Character data outside the root element must be whitespace.
+      if (stack.length === 0 && /[^ \t\r\n]/.test(segment)) return fail('not-well-formed', 'text outside the root element');
+      const refused = checkCharacterData(segment, problem);
+      if (refused) return refused;
     }
     if (lt === -1) break;
     i = lt;
@@ -94,19 +100,21 @@ function preScan(text: string, lim: XmlLimits): XmlParseFailure | undefined {
     if (isReservedName(name)) return fail('forbidden-name', 'element name is reserved');
     elements++;
     if (elements > lim.maxElements) return fail('too-many-elements', `more than ${lim.maxElements} elements`);
-    const tagEnd = scanAttributes(text, nameEnd, lim);
+    const tagEnd = scanAttributes(text, nameEnd, lim, problem, checkAttributeValue);
     if (typeof tagEnd !== 'number') return tagEnd;
     rootSeen = true;
+    // An empty element counts as a level too (root = 1).
+    if (stack.length + 1 > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     if (text.charCodeAt(tagEnd - 2) === 0x2f /* / */) {
       i = tagEnd;
       continue;
     }
     stack.push(name);
-    if (stack.length > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     i = tagEnd;
   }
   if (!rootSeen) return fail('not-well-formed', 'no root element');
   if (stack.length > 0) return fail('not-well-formed', 'unclosed element');
+  if (problem.entity !== undefined) return fail('entity', problem.entity);
   return undefined;
 }
 
@@ -140,7 +148,7 @@ function normaliseNode(node: unknown): XmlElement | 'text' | string {
   if (rawAttrs && typeof rawAttrs === 'object') {
     for (const [key, value] of Object.entries(rawAttrs as Record<string, unknown>)) {
       const decoded = decodeXmlText(normaliseAttributeWhitespace(String(value)));
-      if (decoded === undefined) return 'attribute value has an undefined or malformed entity reference';
+      if (decoded === undefined) return ATTRIBUTE_ENTITY_PROBLEM;
       attributes.set(key, decoded);
     }
   }
@@ -151,7 +159,7 @@ function normaliseNode(node: unknown): XmlElement | 'text' | string {
     for (const child of rawChildren) {
       if (child && typeof child === 'object' && Object.prototype.hasOwnProperty.call(child, '#text')) {
         const raw = String((child as OrderedNode)['#text']);
-        if (BAD_TEXT_REFERENCE.test(raw)) return 'text has an undefined or malformed entity reference';
+        if (BAD_TEXT_REFERENCE.test(raw)) return TEXT_ENTITY_PROBLEM;
         text += raw;
         continue;
       }

@@ -90,6 +90,41 @@ const LITERAL_WHITESPACE = /[\t\n\r]/;
 /** An `&` that does not start a predefined entity or a numeric character reference (tested, never replaced). */
 export const BAD_TEXT_REFERENCE = /&(?!(?:#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);)/;
 
+export const TEXT_ENTITY_PROBLEM = 'text has an undefined or malformed entity reference';
+export const ATTRIBUTE_ENTITY_PROBLEM = 'attribute value has an undefined or malformed entity reference';
+
+/**
+ * The checks on one run of character data between two pieces of markup, as both engines make them: `]]>` may not
+ * appear (XML 1.0 §2.4), a failure returned at once; every `&` must start a reference to a character XML allows,
+ * else the document's first entity problem is remembered (reported only once the structure is known good). Each
+ * run is checked on its own, never joined with the next: a reference cannot span a comment.
+ */
+export function checkCharacterData(segment: string, problem: { entity?: string }): XmlParseFailure | undefined {
+  if (segment.includes(']]>')) return fail('not-well-formed', "']]>' in character data");
+  if (problem.entity === undefined && segment.includes('&') && !referencesAreWellFormed(segment)) problem.entity = TEXT_ENTITY_PROBLEM;
+  return undefined;
+}
+
+const NUMERIC_REFERENCE = /&#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}));/g;
+
+/** decodeXmlText(value) !== undefined, without building the decoded text (character data stays undecoded). */
+function referencesAreWellFormed(value: string): boolean {
+  if (BAD_TEXT_REFERENCE.test(value)) return false;
+  if (!value.includes('&#')) return true;
+  NUMERIC_REFERENCE.lastIndex = 0;
+  for (let m = NUMERIC_REFERENCE.exec(value); m !== null; m = NUMERIC_REFERENCE.exec(value)) {
+    if (!isXmlChar(m[1] !== undefined ? parseInt(m[1], 16) : Number(m[2]))) return false;
+  }
+  return true;
+}
+
+/** The attribute check both engines make: its value, whitespace-normalised and trimmed, must decode. */
+export function checkAttributeValue(problem: { entity?: string }, _name: string, raw: string): void {
+  if (problem.entity === undefined && raw.includes('&') && decodeXmlText(normaliseAttributeWhitespace(raw.trim())) === undefined) {
+    problem.entity = ATTRIBUTE_ENTITY_PROBLEM;
+  }
+}
+
 const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 /**
@@ -113,10 +148,12 @@ export function decodeXmlText(value: string): string | undefined {
 }
 
 /** Only characters XML 1.0 allows: tab, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, U+10000–U+10FFFF. */
+function isXmlChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
 function fromCodePoint(cp: number): string | undefined {
-  const legal =
-    cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
-  return legal ? String.fromCodePoint(cp) : undefined;
+  return isXmlChar(cp) ? String.fromCodePoint(cp) : undefined;
 }
 
 

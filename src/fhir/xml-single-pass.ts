@@ -1,9 +1,9 @@
 // The single-pass XML engine: one linear scan that both refuses what is not allowed (no DTD, no entities, no
 // processing instructions, no CDATA, bounded depth, element count and attribute size) and builds the tree.
-// Opt-in (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~355 µs for fast-xml-parser, held to
-// exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts.
+// The default (`nems.xmlParser: single-pass`): ~55 µs per 8 KB publish against ~355 µs for fast-xml-parser, held to
+// exactly fast-xml-parser's trees and failures by test/fhir/xml-equivalence.test.ts and the XML fuzz (test/fuzz).
 import {
-  BAD_TEXT_REFERENCE, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
+  ATTRIBUTE_ENTITY_PROBLEM, checkCharacterData, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes, scanName, skipSpace,
   skipXmlDeclaration,
   type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
@@ -65,7 +65,6 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     const value = pending.trim();
     pending = '';
     if (value === '') return;
-    if (problem.entity === undefined && BAD_TEXT_REFERENCE.test(value)) problem.entity = 'text has an undefined or malformed entity reference';
     into.text += value;
   };
 
@@ -78,7 +77,10 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
         if (NOT_WHITESPACE.test(text.slice(i, textEnd))) return fail('not-well-formed', 'text outside the root element');
       } else if (pending !== '' || !isWhitespace(text, i, textEnd)) {
         // Leading white space would be trimmed anyway: indentation between tags costs no string.
-        pending += normaliseLineEnds(text.slice(i, textEnd));
+        const segment = text.slice(i, textEnd);
+        const refused = checkCharacterData(segment, problem);
+        if (refused) return refused;
+        pending += normaliseLineEnds(segment);
       }
     }
     if (lt === -1) break;
@@ -122,6 +124,8 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     const tag: ScannedTag = { attributes: undefined, problem };
     const tagEnd = scanAttributes(text, nameEnd, lim, tag, addAttribute);
     if (typeof tagEnd !== 'number') return tagEnd;
+    // An empty element counts as a level too (root = 1).
+    if (names.length + 1 > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     const empty = text.charCodeAt(tagEnd - 2) === 0x2f; /* `/>` */
     // Most FHIR elements are `<x value=".."/>` or attribute-less containers: they share the empty collections.
     const element: Building = {
@@ -138,7 +142,6 @@ function buildDocument(text: string, lim: XmlLimits): XmlParseResult {
     }
     names.push(name);
     open.push(element);
-    if (names.length > lim.maxDepth) return fail('too-deep', `elements nested deeper than ${lim.maxDepth}`);
     i = tagEnd;
   }
   if (root === undefined) return fail('not-well-formed', 'no root element');
@@ -171,7 +174,7 @@ function isWhitespace(text: string, from: number, to: number): boolean {
 /** scanAttributes' callback: trimmed, whitespace-normalised, entity-decoded value into the tag's map. */
 function addAttribute(tag: ScannedTag, name: string, raw: string): void {
   const decoded = decodeXmlText(normaliseAttributeWhitespace(raw.trim()));
-  if (decoded === undefined) tag.problem.entity ??= 'attribute value has an undefined or malformed entity reference';
+  if (decoded === undefined) tag.problem.entity ??= ATTRIBUTE_ENTITY_PROBLEM;
   (tag.attributes ??= new Map()).set(publicName(name), decoded ?? '');
 }
 

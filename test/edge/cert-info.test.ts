@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -27,6 +28,13 @@ const issuerName = seq(tlv(0x31, seq(tlv(0x06, Buffer.from([0x55, 0x04, 0x03])),
 const signature = tlv(0x03, Buffer.from([0x00, 0x01, 0x02]));
 function crl(...tbsParts: Buffer[]): Buffer {
   return seq(seq(...tbsParts), sha256WithEcdsa, signature);
+}
+/** A certificate with the given notAfter Time, as PEM (unsigned: the readers never check a signature). */
+function certificatePem(notAfter: Buffer): string {
+  const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+  const version = tlv(0xa0, tlv(0x02, Buffer.from([2])));
+  const tbs = seq(version, tlv(0x02, Buffer.from([1])), sha256WithEcdsa, issuerName, seq(utc('240101000000Z'), notAfter), issuerName, spki);
+  return `-----BEGIN CERTIFICATE-----\n${seq(tbs, sha256WithEcdsa, signature).toString('base64')}\n-----END CERTIFICATE-----\n`;
 }
 
 describe.skipIf(openssl.skip)('certificate and CRL dates read for the expiry gauge (openssl-made PKI)', () => {
@@ -88,6 +96,12 @@ describe('certificate dates: input that is not a certificate', () => {
     }
   });
 
+  it('reads a notAfter in a year below 1000, which OpenSSL prints without leading zeros (found by fuzzing)', () => {
+    const certificate = certificatePem(generalized('09991231235959Z'));
+    expect(certificateNotAfter(certificate).toISOString()).toBe('0999-12-31T23:59:59.000Z');
+    expect(bundleEarliestNotAfter(certificatePem(generalized('00500101000000Z'))).toISOString()).toBe('0050-01-01T00:00:00.000Z');
+  });
+
   it('throws CertInfoError(malformed-certificate) for a PEM block that does not hold a certificate', () => {
     const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from('not a certificate').toString('base64')}\n-----END CERTIFICATE-----\n`;
     expect(() => bundleEarliestNotAfter(pem)).toThrow(expect.objectContaining({ reason: 'malformed-certificate' }));
@@ -106,6 +120,11 @@ describe('CRL nextUpdate: the bounded DER reader', () => {
       .toBe('2051-03-15T08:09:10.000Z');
     expect(crlNextUpdate(crl(v2, sha256WithEcdsa, issuerName, utc('490101000000Z'), utc('500101000000Z')))?.toISOString())
       .toBe('1950-01-01T00:00:00.000Z');
+  });
+
+  it('reads a GeneralizedTime year below 100 as that year, not the 1900s (found by fuzzing)', () => {
+    expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), generalized('00991231235959Z')))?.toISOString())
+      .toBe('0099-12-31T23:59:59.000Z');
   });
 
   it('returns undefined for a well-formed CRL without nextUpdate and without revoked entries', () => {

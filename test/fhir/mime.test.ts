@@ -60,6 +60,9 @@ describe('parseMediaType', () => {
     ['application/fhir+xml;charset=utf-8;charset=utf-8', 'duplicate parameter'],
     ['application/fhir xml', 'space in subtype'],
     ['application/fhir+xml;a="\u0001"', 'control character in quoted string'],
+    // Found by the fuzz (test/fuzz): a backslash let a control character into a quoted string (RFC 9110 §5.6.4).
+    ['application/fhir+xml;a="\\\u0017"', 'escaped control character in quoted string'],
+    ['application/fhir+xml;a="\\\u007f"', 'escaped DEL in quoted string'],
   ])('rejects %j (%s)', (value) => {
     expect(parseMediaType(value)).toBeUndefined();
   });

@@ -117,6 +117,10 @@ describe.each(['fast-xml-parser', 'single-pass'] as const)('%s engine', (name) =
       ["'<' inside an attribute value", '<a v="<"/>', 'not-well-formed'],
       ['undefined entity in an attribute', '<a v="&xxe;"/>', 'entity'],
       ['undefined entity in text', '<a>&nbsp;</a>', 'entity'],
+      // Found by the fuzz (test/fuzz): text was checked after the pieces around a comment were joined.
+      ['an entity reference split by a comment', '<a>&quo<!-- c -->t;</a>', 'entity'],
+      ['a character reference to NUL in text', '<a>x&#0;</a>', 'entity'],
+      ["']]>' in text (XML 1.0 §2.4)", '<a>x]]>y</a>', 'not-well-formed'],
       ['bare ampersand in an attribute', '<a v="fish & chips"/>', 'entity'],
       ['character reference to NUL', '<a v="&#0;"/>', 'entity'],
       ['character reference beyond Unicode', '<a v="&#x110000;"/>', 'entity'],
@@ -172,6 +176,8 @@ describe.each(['fast-xml-parser', 'single-pass'] as const)('%s engine', (name) =
       ['huge attribute value (2 MB)', hugeAttribute, 'attribute-too-long'],
       ['10k-deep nesting', `${'<a>'.repeat(deep)}${'</a>'.repeat(deep)}`, 'too-deep'],
       ['10k-deep unclosed nesting', '<a>'.repeat(deep), 'too-deep'],
+      // Found by the fuzz (test/fuzz): an empty element one level past the cap used to be accepted.
+      ['65 levels whose deepest is an empty element', `${'<a>'.repeat(64)}<b/>${'</a>'.repeat(64)}`, 'too-deep'],
       ['3 MB of elements', manyElements, 'too-many-elements'],
       ['5000 attributes on one element', manyAttributes, 'too-many-attributes'],
       ['non-UTF-8 bytes', Buffer.concat([Buffer.from('<a v="'), Buffer.from([0xc3, 0x28]), Buffer.from('"/>')]), 'encoding'],

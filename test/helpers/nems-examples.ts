@@ -1,10 +1,11 @@
 // The NEMS example event messages kept in the repository (test/fixtures/nems-examples, Apache-2.0, from
 // nhsconnect/Events-Management). A missing file is an error, never an empty input: a test cannot pass vacuously.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/paths.js';
 
-export const NEMS_EXAMPLES_DIR = fileURLToPath(new URL('../fixtures/nems-examples/', import.meta.url));
+// From the project root, not this file: the fuzz runner runs this module compiled, from dist/.
+export const NEMS_EXAMPLES_DIR = join(PROJECT_ROOT, 'test', 'fixtures', 'nems-examples');
 
 /** The example files every test may rely on (the folder must hold at least these). */
 const EXPECTED_COUNT = 20;

@@ -13,7 +13,9 @@ import { inboundRequest } from '../helpers/inject.js';
 
 export const RECEIVED_AT = Date.parse('2025-06-01T12:00:00Z');
 
-export function bodyTestConfig(limits: { publishMaxBytes?: number; subscriptionMaxBytes?: number; maxBodyBytes?: number; requestTimeoutMs?: number } = {}): Config {
+export function bodyTestConfig(
+  limits: { publishMaxBytes?: number; subscriptionMaxBytes?: number; maxBodyBytes?: number; requestTimeoutMs?: number; xmlParser?: 'fast-xml-parser' | 'single-pass' } = {},
+): Config {
   return configSchema.parse({
     server: {
       tls: { cert: '/x/cert.pem', key: '/x/key.pem', ca: '/x/ca.pem' },
@@ -26,6 +28,7 @@ export function bodyTestConfig(limits: { publishMaxBytes?: number; subscriptionM
     nems: {
       ...(limits.publishMaxBytes !== undefined ? { publishMaxBytes: limits.publishMaxBytes } : {}),
       ...(limits.subscriptionMaxBytes !== undefined ? { subscriptionMaxBytes: limits.subscriptionMaxBytes } : {}),
+      ...(limits.xmlParser !== undefined ? { xmlParser: limits.xmlParser } : {}),
     },
     // The body rules to the letter, as these tests were written (the compatible profile reports some).
     policy: { profile: 'strict' },

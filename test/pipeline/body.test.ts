@@ -126,7 +126,10 @@ describe("stage 'body': event publish", () => {
   });
 });
 
-describe("stages 'read-body' then 'body' over every IG example", () => {
+// Every IG example through each XML engine (nems.xmlParser), the default and the one kept selectable.
+describe.each(['single-pass', 'fast-xml-parser'] as const)("stages 'read-body' then 'body' over every IG example (%s)", (xmlParser) => {
+  const config = bodyTestConfig({ xmlParser });
+  const stage = createBodyStage(config);
   const readBody = createReadBodyStage(config);
   const publishable: Record<string, string> = {
     'blood-spot-test-outcome-1': 'Bloodspottestoutcome',
@@ -182,5 +185,22 @@ describe('body stage: which code a refused body gets (Spine Core: BAD_REQUEST fo
   it('publish: XML that is not well formed → 400 BAD_REQUEST', async () => {
     const result = wire(await stage.run(bodyContext('publish', { body: Buffer.from('<Bundle xmlns="http://hl7.org/fhir"><type value="message"/>'), publishEventType: vaccinations })));
     expect(result).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+  });
+});
+
+describe.each(['single-pass', 'fast-xml-parser'] as const)("stage 'body' with nems.xmlParser %s", (xmlParser) => {
+  const engineStage = createBodyStage(bodyTestConfig({ xmlParser }));
+
+  it('accepts the 8 KB vaccinations publish', async () => {
+    const ctx = bodyContext('publish', { body: Buffer.from(VACCINATION_PUBLISH_XML), publishEventType: vaccinations });
+    expect(wire(await engineStage.run(ctx))).toBe('pass');
+  });
+
+  it.each([
+    ['a DOCTYPE', '<?xml version="1.0"?><!DOCTYPE Bundle [<!ENTITY x "y">]><Bundle xmlns="http://hl7.org/fhir">&x;</Bundle>'],
+    ['65 levels of nesting', `${'<a>'.repeat(64)}<b/>${'</a>'.repeat(64)}`],
+    ['an undefined entity', '<Bundle xmlns="http://hl7.org/fhir"><type value="&nbsp;"/></Bundle>'],
+  ])('refuses %s → 400 INVALID_REQUEST_MESSAGE', async (_what, xml) => {
+    expect(wire(await engineStage.run(bodyContext('publish', { body: Buffer.from(xml), publishEventType: vaccinations })))).toMatchObject({ status: 400, code: 'INVALID_REQUEST_MESSAGE' });
   });
 });
