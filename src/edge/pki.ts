@@ -112,6 +112,9 @@ function parseCrlDer(der: Buffer): ParsedCrl {
   if (Buffer.compare(Buffer.from(canonical), Buffer.from(list.tbsCertListRaw)) !== 0) {
     throw new PkiReadError('malformed-crl', 'CRL is not DER-encoded (or holds an impossible date)');
   }
+  // RFC 5280 §5.1.2.1: a CRL with extensions (entry or list) says it is v2.
+  const hasExtensions = tbs.crlExtensions !== undefined || (tbs.revokedCertificates ?? []).some((e) => e.crlEntryExtensions !== undefined);
+  if (hasExtensions && tbs.version === undefined) throw new PkiReadError('malformed-crl', 'CRL has extensions but is not v2');
   let thisUpdate: Date;
   let nextUpdate: Date | undefined;
   try {
@@ -120,9 +123,12 @@ function parseCrlDer(der: Buffer): ParsedCrl {
   } catch {
     throw new PkiReadError('malformed-crl', 'CRL dates are not readable');
   }
-  // RFC 5280 §4.1.2.5: whole seconds only (the DER round trip below keeps a fraction the decoder accepted).
+  // RFC 5280 §5.1.2.4: whole seconds only (the DER round trip keeps a fraction the decoder accepted), and nothing
+  // before 1950 (UTCTime's first year; no conforming CRL is older).
   for (const date of nextUpdate ? [thisUpdate, nextUpdate] : [thisUpdate]) {
-    if (Number.isNaN(date.getTime()) || date.getUTCMilliseconds() !== 0) throw new PkiReadError('malformed-crl', 'CRL dates are not in RFC 5280 form');
+    if (Number.isNaN(date.getTime()) || date.getUTCMilliseconds() !== 0 || date.getUTCFullYear() < 1950) {
+      throw new PkiReadError('malformed-crl', 'CRL dates are not in RFC 5280 form');
+    }
   }
   const number = tbs.crlExtensions?.find((e) => e.extnID === id_ce_cRLNumber);
   let crlNumber: bigint | undefined;

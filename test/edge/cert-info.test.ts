@@ -122,9 +122,11 @@ describe('CRL nextUpdate: the bounded DER reader', () => {
       .toBe('1950-01-01T00:00:00.000Z');
   });
 
-  it('reads a GeneralizedTime year below 100 as that year, not the 1900s (found by fuzzing)', () => {
-    expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), generalized('00991231235959Z')))?.toISOString())
-      .toBe('0099-12-31T23:59:59.000Z');
+  it('refuses a CRL date before 1950, never reading a GeneralizedTime year below 100 as the 1900s (found by fuzzing)', () => {
+    expect(() => crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), generalized('00991231235959Z'))))
+      .toThrow(expect.objectContaining({ reason: 'malformed-crl' }));
+    expect(crlNextUpdate(crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), generalized('20991231235959Z')))?.toISOString())
+      .toBe('2099-12-31T23:59:59.000Z');
   });
 
   it('returns undefined for a well-formed CRL without nextUpdate and without revoked entries', () => {

@@ -79,6 +79,20 @@ export interface CertInput {
   readonly data: Buffer | string;
   /** ms of the date the reader must return, null for "none" (a CRL without nextUpdate); absent once mutated. */
   readonly expected?: number | null;
+  /** An intact CRL the trust reader must refuse as malformed: not RFC 5280 CRL material (see conformingCrl). */
+  readonly refused?: true;
+}
+
+/**
+ * What the CRL reader takes (edge/pki.ts): RFC 5280 requires nextUpdate of conforming issuers (§5.1.2.5), and the
+ * reader refuses a CRL that lists revoked entries or extensions without one; CRL dates are UTCTime from 1950 (§5.1.2.4), so a
+ * date before 1950 is refused too; and a CRL with extensions must say it is v2 (§5.1.2.1).
+ */
+function conformingCrl(d: { readonly nextUpdate?: number | undefined; readonly revoked: number; readonly version: boolean; readonly extensions: boolean }): boolean {
+  if (d.extensions && !d.version) return false;
+  // Without nextUpdate only the barest CRL is read (no entries, no extensions: the schema reader cannot place them).
+  if (d.nextUpdate === undefined) return d.revoked === 0 && !d.extensions;
+  return new Date(d.nextUpdate).getUTCFullYear() >= 1950;
 }
 
 const READERS: Readonly<Record<CertReader, (data: Buffer | string) => Date | undefined>> = {
@@ -143,13 +157,15 @@ export const certInputArbitrary: fc.Arbitrary<CertInput> = fc
     // Certificates are read from PEM only (a DER certificate is "no certificate"); CRLs from PEM or DER.
     const intact = derMutations.length === 0 && textMutations.length === 0 && (crl || form !== 'der');
     let expected: number | null | undefined;
-    if (intact) {
+    // The CRL readers parse every PEM block (one malformed block refuses the file), though the single one returns the first's date.
+    const refused = intact && crl && (form === 'der' ? documents.slice(0, 1) : documents).some((d) => !conformingCrl(d));
+    if (intact && !refused) {
       const dates = (form === 'der' ? used.slice(0, 1) : used).map((d) => (crl ? d.nextUpdate : d.notAfter));
       const known = dates.filter((d): d is number => d !== undefined);
       expected = known.length === 0 ? null : Math.min(...known);
     }
-    const input: CertInput = { reader, data, ...(expected !== undefined ? { expected } : {}) };
-    return printedAs(input, () => `{ reader: ${reader}, expected: ${expected === undefined ? 'any' : expected === null ? 'none' : new Date(expected).toISOString()}, data: ${excerpt(typeof data === 'string' ? data : data.toString('base64'), 600)} }`);
+    const input: CertInput = { reader, data, ...(expected !== undefined ? { expected } : {}), ...(refused ? { refused: true as const } : {}) };
+    return printedAs(input, () => `{ reader: ${reader}, expected: ${refused ? 'refused' : expected === undefined ? 'any' : expected === null ? 'none' : new Date(expected).toISOString()}, data: ${excerpt(typeof data === 'string' ? data : data.toString('base64'), 600)} }`);
   });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -172,8 +188,10 @@ function checkCert(input: CertInput, out: CertOutput): void {
   if ('failure' in out) {
     expectThat(FAILURES.has(out.failure), `undocumented CertInfoError reason ${out.failure}`);
     expectThat(input.expected === undefined, `an intact ${crl ? 'CRL' : 'certificate'} was refused: ${out.failure} (${out.message})`);
+    if (input.refused) expectThat(out.failure === 'malformed-crl', `a non-conforming CRL was refused as ${out.failure}, not malformed-crl`);
     return;
   }
+  expectThat(!input.refused, 'a CRL that is not RFC 5280 material (entries or extensions without nextUpdate, a date before 1950, extensions in v1) was read');
   expectThat(out.date !== undefined || crl, 'a certificate reader returned no date');
   if (out.date !== undefined) expectThat(Number.isFinite(out.date.getTime()), 'returned an invalid Date');
   if (input.expected === undefined) return;

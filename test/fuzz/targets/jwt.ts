@@ -30,6 +30,8 @@ function config(cacheSize: number): Config {
     server: { tls: { cert: '/x/cert.pem', key: '/x/key.pem', ca: '/x/ca.pem' } },
     registry: { path: '/x/registry.yaml' },
     nems: { jwt: { decodedTokenCacheSize: cacheSize } },
+    // The oracle below is Spine Core to the letter: the strict profile, every JWT rule enforced.
+    policy: { profile: 'strict' },
   });
 }
 
@@ -255,7 +257,8 @@ function decodeSection(section: string): unknown {
 
 /** Every rule the stage documents, re-read from the token's bytes. */
 function checkPassedToken(input: JwtInput, ctx: RequestContext): void {
-  expectThat(input.authorization.startsWith('Bearer '), 'passed without the Bearer scheme');
+  // The scheme in any case: how it must be spelt is the headers stage's rule (headers.authorization-scheme).
+  expectThat(/^bearer /i.test(input.authorization), 'passed without the Bearer scheme');
   const token = input.authorization.slice('Bearer '.length).trim();
   expectThat(Buffer.byteLength(token, 'utf8') <= RULES.maxTokenBytes, 'passed a token over maxTokenBytes');
   const sections = token.split('.');
