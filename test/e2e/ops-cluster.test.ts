@@ -119,9 +119,11 @@ describe('cluster mode (2 workers) in front of a remote upstream', () => {
   });
 
   it('SIGTERM to the primary: /readyz fails, both workers drain and stop with 0, the primary exits 0', async () => {
+    // The request stays in flight long enough (3 s, inside the 5 s drain deadline) for /readyz to be asked while the
+    // admin listener still serves, however late a loaded machine lets the test read the primary's log.
     const inFlight = send(pki, cluster.port, {
       client: 'gp-system', path: '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c',
-      headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-delay-ms': '800' },
+      headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-delay-ms': '3000' },
     }).catch((err: Error) => err);
     await eventually(async () => (await upstream.stats()).received.some((r) => r.headers['x-test-delay-ms']), 'the slow request to arrive');
     cluster.cli.child.kill('SIGTERM');
