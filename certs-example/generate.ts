@@ -80,7 +80,7 @@ function issueLeaf(
   cert.serialNumber = nextSerial();
   cert.validity.notBefore = opts.notBefore;
   cert.validity.notAfter = opts.notAfter;
-  // Spine CSR rule (§5.2): CN = endpoint FQDN, C = GB, other DN fields blank.
+  // Spine CSR rule (docs/specification.md §5.2): CN = endpoint FQDN, C = GB, other DN fields blank.
   cert.setSubject([{ name: 'countryName', value: 'GB' }, { name: 'commonName', value: opts.cn }]);
   cert.setIssuer(ca.cert.subject.attributes);
   const altNames = [

@@ -1,4 +1,4 @@
-// `nems-gateway jwt`: prints an unsigned Spine Core JWT (spec digest §4.1–4.4) for local testing, the kind a
+// `nems-gateway jwt`: prints an unsigned Spine Core JWT (docs/specification.md §4.1–4.4) for local testing, the kind a
 // NEMS client builds per request: header {"alg":"none","typ":"JWT"}, empty signature, trailing `.` kept.
 import {
   ACCREDITED_SYSTEM,
@@ -12,7 +12,7 @@ import { readCommandArgs, STDIO, usageError, type CommandIo, type CommandSpec, t
 /** Spine Core's example `aud` (the NEMS nhsMhsEndPoint host). */
 export const DEFAULT_AUDIENCE = 'https://clinicals.spineservices.nhs.uk';
 export const DEFAULT_LIFETIME_SECONDS = 300;
-/** Self-issued tokens name the client system as issuer (§4.1); this one says it is a test token. */
+/** Self-issued tokens name the client system as issuer (docs/specification.md §4.1); this one says it is a test token. */
 export const TEST_ISSUER = 'https://nems-gateway.test/jwt-command';
 
 export type OrganisationClaimSpelling = 'requesting_organisation' | 'requesting_organization' | 'both';
@@ -31,7 +31,7 @@ export interface MintSpineJwtOptions {
   readonly reasonForRequest?: string;
   /** Milliseconds since the epoch; defaults to Date.now(). */
   readonly now?: number;
-  /** British spelling by default (NEMS pages, §4.4). */
+  /** British spelling by default (NEMS pages, docs/specification.md §4.4). */
   readonly organisationClaim?: OrganisationClaimSpelling;
 }
 

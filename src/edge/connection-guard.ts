@@ -14,7 +14,7 @@
 //     closes. Only when nothing is owed, or the owed request is the one that failed before any answer started, may
 //     the edge write its raw error.
 // HTTP/1.1 allows a server to close after any response and leave pipelined requests unanswered (RFC 9112 §9.3.2,
-// §9.6); clients retry them on a new connection.
+// docs/specification.md §9.6); clients retry them on a new connection.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 

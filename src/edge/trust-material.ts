@@ -2,7 +2,7 @@
 // never switch itself off (issue 13 D1, D7). OpenSSL (node:tls) still verifies every client chain and CRL at the
 // handshake; this refuses, at start-up and on every reload, material with which it would silently verify nothing
 // (an empty CRL file disables revocation) or refuse everybody (a CRL of another CA, an expired CRL, a CA bundle
-// without a usable certificate). RFC 5280 §5 (CRL profile) and §6.3 (CRL validation) are the rules read here.
+// without a usable certificate). RFC 5280 §5 (CRL profile) and RFC 5280 §6.3 (CRL validation) are the rules read here.
 import { TRUST_REFUSAL_REASONS, type TrustRefusalReason } from '../observability/labels.js';
 import { PkiReadError, maySignCrls, parseCrls, readCertificateBundle, toPem, verifyCrlSignature, type ParsedCrl, type ReadCertificate } from './pki.js';
 

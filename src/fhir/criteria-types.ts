@@ -1,4 +1,4 @@
-// The parsed form of a NEMS subscription criteria string (spec digest §1.5). The parser lives in criteria.ts.
+// The parsed form of a NEMS subscription criteria string (docs/specification.md §1.5). The parser lives in criteria.ts.
 import type { RuleId } from '../rules/catalogue.js';
 
 export type SubscriptionRuleType = 'GP_GP_GP' | 'UHV_POSTCODE_LACODE' | 'CHO_GP_CCG' | 'CHO_POSTCODE_CCG' | 'COUNTRYCODE';

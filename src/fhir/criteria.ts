@@ -1,10 +1,10 @@
-// Parser for the NEMS subscription criteria grammar (spec digest §1.5, §1.6). Strict: the fixed prefix, known
+// Parser for the NEMS subscription criteria grammar (docs/specification.md §1.5, §1.6). Strict: the fixed prefix, known
 // component names only, per-type cardinalities, known event codes, no duplicates. Diagnostics name the component
 // and never echo its value.
 //
 // Decisions where the digest is silent or contradictory:
 // - Explicit NHS numbers (rule criteria.nhs-number-system): strict takes only the legacy system
-//   `http://fhir.nhs.net/Id/nhs-number` (the only one NEMS documents, §9.7); compatible also takes
+//   `http://fhir.nhs.net/Id/nhs-number` (the only one NEMS documents, docs/specification.md §9.7); compatible also takes
 //   `https://fhir.nhs.uk/Id/nhs-number`. Whatever the system, the number after it is traced (a security rule).
 // - What keeps the criteria readable (prefix, components, explicit xor generic, cardinalities) is the security
 //   rule criteria.syntax; the values of components are conformance rules (criteria.event-code, criteria.rule-type,
@@ -23,7 +23,7 @@ import { RulePolicy, type RuleReports } from '../rules/policy.js';
 import type { AgeBound, CriteriaParseResult, ParsedCriteria, ServiceType, SubscriptionRuleType } from './criteria-types.js';
 
 export const CRITERIA_PREFIX = '/Bundle?type=message';
-/** Identifier systems accepted in `Patient.identifier` under strict (§9.7: only the documented legacy one). */
+/** Identifier systems accepted in `Patient.identifier` under strict (docs/specification.md §9.7: only the documented legacy one). */
 export const CRITERIA_NHS_NUMBER_SYSTEMS: readonly string[] = [LEGACY_NHS_NUMBER_SYSTEM];
 /** … and under compatible: the current system of every other NHS API too. */
 export const COMPATIBLE_CRITERIA_NHS_NUMBER_SYSTEMS: readonly string[] = [LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM];
@@ -38,10 +38,10 @@ export const SUBSCRIPTION_RULE_TYPES: readonly SubscriptionRuleType[] = [
   'CHO_POSTCODE_CCG',
   'COUNTRYCODE',
 ];
-/** ONS country codes for the COUNTRYCODE rule (§1.5). */
+/** ONS country codes for the COUNTRYCODE rule (docs/specification.md §1.5). */
 export const COUNTRY_CODES: readonly string[] = ['E92000001', 'W92000004', 'S92000003', 'N92000002', 'L93000001', 'M83000003'];
 const GP_REGISTRATION = ['RegisteredOnly', 'UnregisteredOnly'] as const;
-/** Rule types that already imply a GP registration, so GPRegistration must not be combined with them (§1.5). */
+/** Rule types that already imply a GP registration, so GPRegistration must not be combined with them (docs/specification.md §1.5). */
 const RULES_EXCLUDING_GP_REGISTRATION: readonly SubscriptionRuleType[] = ['CHO_GP_CCG', 'GP_GP_GP'];
 const AGE_COMPARATORS = ['lt', 'gt', 'le', 'ge', 'eq'] as const;
 const MAX_AGE_YEARS = 150;
@@ -57,7 +57,7 @@ type ComponentName =
   | 'Organization.identifier'
   | 'tag';
 
-/** Cardinality [min, max] per subscription type (§1.5 table). */
+/** Cardinality [min, max] per subscription type (docs/specification.md §1.5 table). */
 const CARDINALITY: Readonly<Record<ComponentName, { explicit: [number, number]; generic: [number, number] }>> = {
   serviceType: { explicit: [0, 1], generic: [0, 1] },
   'Patient.identifier': { explicit: [1, 1], generic: [0, 0] },

@@ -1,4 +1,4 @@
-// The one Spine ErrorOrWarning catalogue (spec digest §3.2). Every rejection the gateway or the embedded core
+// The one Spine ErrorOrWarning catalogue (docs/specification.md §3.2). Every rejection the gateway or the embedded core
 // produces names a code from this table; the HTTP status, severity, issue type and display come from here only.
 
 export const SPINE_CODE_SYSTEM = 'https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1';
@@ -48,7 +48,7 @@ export const SPINE_CODES = {
   ORGANISATION_NOT_FOUND: { status: 404, severity: 'error', issueType: 'not-found', display: 'Organisation record not found' },
   NO_PATIENT_CONSENT: { status: 403, severity: 'error', issueType: 'forbidden', display: 'Patient has not provided consent to share data' },
 
-  // Event-type lifecycle (§2.6)
+  // Event-type lifecycle (docs/specification.md §2.6)
   DEPRECATED: { status: 200, severity: 'information', issueType: 'informational', display: 'The operation being performed has been deprecated' },
   NO_LONGER_SUPPORTED: { status: 400, severity: 'error', issueType: 'not-supported', display: 'Event message type is no longer supported' },
   WITHDRAWN: { status: 400, severity: 'error', issueType: 'invalid', display: 'Event message type has been withdrawn.' },

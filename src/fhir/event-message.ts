@@ -1,4 +1,4 @@
-// Event message (publish) rules over the parsed XML Bundle (spec digest §2.3–2.5, §2.10; issue 4 point 3), and
+// Event message (publish) rules over the parsed XML Bundle (docs/specification.md §2.3–2.5, §2.10; issue 4 point 3), and
 // extraction of every NHS number the message carries (issue 4 point 4). Modulus 11 and PDS tracing happen later,
 // in the nhs-numbers stage; here a number only has to be present where the profile requires it.
 //
@@ -7,16 +7,16 @@
 //   is the body that does not fit them. That includes a MessageHeader.event that is published by Spine
 //   (never publishable through the API) and one that differs from the event named by the InteractionID.
 // - Routing demographics: nhsNumber is required exactly once; name and birthDateTime are required exactly once
-//   except on a screening event's `delete` message, where both may be absent (§2.5 allows minimal screening
+//   except on a screening event's `delete` message, where both may be absent (docs/specification.md §2.5 allows minimal screening
 //   deletes, and the IG's own blood-spot-test-outcome-1-delete example omits both); other deletes carry the full
 //   content. When present, the name must be `use=official` if `use` is given (family at most once, as STU3
 //   HumanName says), and birthDateTime a valid FHIR dateTime (fhir/datetime.ts). Both travel with the routing NHS number, whose PDS record they must match
 //   (src/pds/demographics.ts, checked by the nhs-numbers stage).
 // - A second MessageHeader anywhere in the Bundle is refused, so no later reader can route on a different one.
-// - MessageHeader.id must be a UUID, and source, responsible and focus are required exactly once (§2.3); what
+// - MessageHeader.id must be a UUID, and source, responsible and focus are required exactly once (docs/specification.md §2.3); what
 //   they contain is left to NEMS (the IG's own examples differ in source.name and source.contact).
 // - Every date, dateTime and instant anywhere in the Bundle must be valid by the FHIR STU3 expressions and the
-//   calendar (fhir/datetime.ts, rule `fhir.datetime-format`): a time with seconds and a timezone (§2.3), an offset
+//   calendar (fhir/datetime.ts, rule `fhir.datetime-format`): a time with seconds and a timezone (docs/specification.md §2.3), an offset
 //   within ±14:00, a date that exists.
 // - NHS numbers are collected from the routing demographics and from every Patient.identifier with the
 //   https://fhir.nhs.uk/Id/nhs-number system, in any entry and in contained resources, up to `maxNhsNumbers`
@@ -55,7 +55,7 @@ export type EventMessageResult =
 type Failure = Extract<EventMessageResult, { ok: false }>;
 
 const HEADER = 'Bundle.entry[0].resource.MessageHeader';
-/** The MessageHeader id is a UUID (§2.3: unique per message, never reused); any version, either case. */
+/** The MessageHeader id is a UUID (docs/specification.md §2.3: unique per message, never reused); any version, either case. */
 const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 
 type EventSecurityRule = Extract<SecurityRuleId, 'event.structure' | 'event.code' | 'event.routing-demographics' | 'event.nhs-numbers'>;
@@ -114,7 +114,7 @@ export function validateEventMessage(
 
   const messageId = onlyValue(header, 'id');
   if ((messageId === undefined || !UUID.test(messageId)) && (failed = conform('event.header-id', `${HEADER}.id`, 'is required and must be a UUID'))) return failed;
-  // source, responsible and focus are 1..1 in Event-MessageHeader-1 (§2.3); their contents are the event profile's.
+  // source, responsible and focus are 1..1 in Event-MessageHeader-1 (docs/specification.md §2.3); their contents are the event profile's.
   for (const element of ['source', 'responsible', 'focus'] as const) {
     if (childrenNamed(header, element).length !== 1 && (failed = conform('event.header-elements', `${HEADER}.${element}`, 'is required exactly once'))) return failed;
   }
@@ -146,7 +146,7 @@ export function validateEventMessage(
   }
 
   const nhsNumbers: NhsNumberRef[] = [];
-  // §2.5: only a screening delete may be minimal (MessageHeader plus the focus Encounter, no name or birth date).
+  // docs/specification.md §2.5: only a screening delete may be minimal (MessageHeader plus the focus Encounter, no name or birth date).
   const routing = readRoutingDemographics(header, messageEventType === 'delete' && eventType.screening, nhsNumbers, conform);
   if (routing) return routing;
   for (const [index, resource] of resources.entries()) {
@@ -170,7 +170,7 @@ export function validateEventMessage(
 /**
  * The first date, dateTime or instant in the Bundle that is not valid (fhir/datetime.ts decides which elements hold
  * one: by element name, and any value written as a date with a time), with its element path; undefined when all are.
- * §2.3: "dateTime values that carry a time MUST carry a timezone offset" is part of it.
+ * docs/specification.md §2.3: "dateTime values that carry a time MUST carry a timezone offset" is part of it.
  */
 function findInvalidTemporal(el: XmlElement, path: string): { path: string; type: FhirTemporalType } | undefined {
   const value = el.attributes.get('value');

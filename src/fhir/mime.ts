@@ -1,4 +1,4 @@
-// The one list of FHIR MIME types NEMS accepts (spec digest §7), with the Content-Type, Accept and `_format`
+// The one list of FHIR MIME types NEMS accepts (docs/specification.md §7), with the Content-Type, Accept and `_format`
 // parsers that decide against it. Parsers are bounded and never throw: hostile headers yield `undefined`.
 import type { IncomingHttpHeaders } from 'node:http';
 import { outcomeMedia, type FhirFormat, type OutcomeMedia } from './operation-outcome.js';
@@ -16,7 +16,7 @@ export interface FhirMimeType {
   readonly format: FhirFormat;
 }
 
-/** What NEMS assumes when no MIME type is given (§7); the gateway forwards it explicitly. */
+/** What NEMS assumes when no MIME type is given (docs/specification.md §7); the gateway forwards it explicitly. */
 export const DEFAULT_FHIR_MIME_TYPE = 'application/xml+fhir;charset=utf-8';
 /** What a `_format=json` (no FHIR spelling) is forwarded as, mirroring the XML default's style. */
 export const DEFAULT_FHIR_JSON_MIME_TYPE = 'application/json+fhir;charset=utf-8';
@@ -25,7 +25,7 @@ function fhirType(essence: string, charset: boolean, format: FhirFormat): FhirMi
   return { spelling: charset ? `${essence};charset=utf-8` : essence, essence, charset, format };
 }
 
-/** The 8 types of §7. Order matters only as the last tie-break in Accept negotiation: the default comes first. */
+/** The 8 types of docs/specification.md §7. Order matters only as the last tie-break in Accept negotiation: the default comes first. */
 export const FHIR_MIME_TYPES: readonly FhirMimeType[] = [
   fhirType('application/xml+fhir', true, 'xml'),
   fhirType('application/xml+fhir', false, 'xml'),
@@ -37,7 +37,7 @@ export const FHIR_MIME_TYPES: readonly FhirMimeType[] = [
   fhirType('application/fhir+json', false, 'json'),
 ];
 
-/** The 4 XML types the Publication API takes (§2.1, §7). */
+/** The 4 XML types the Publication API takes (docs/specification.md §2.1, §7). */
 export const FHIR_XML_MIME_TYPES: readonly FhirMimeType[] = FHIR_MIME_TYPES.filter((t) => t.format === 'xml');
 
 export function mimeTypesFor(family: MimeFamily): readonly FhirMimeType[] {
@@ -330,7 +330,7 @@ function memoised<T>(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// _format (§7: wins over Accept)
+// _format (docs/specification.md §7: wins over Accept)
 
 export interface FormatParameter {
   readonly format: FhirFormat;
@@ -392,7 +392,7 @@ export function preferredErrorMedia(
 }
 
 /**
- * The response format and its label from Accept and `_format` (`_format` wins, §7), as the MIME stage decides them:
+ * The response format and its label from Accept and `_format` (`_format` wins, docs/specification.md §7), as the MIME stage decides them:
  * XML unless JSON was asked for, labelled with the FHIR type Accept negotiated or `_format` named when it is of that
  * format (rule `mime.response-type`). `explicitJsonOnly` (rejections raised before the MIME stage): a JSON answer
  * only for an explicitly named JSON type, never for a wildcard.

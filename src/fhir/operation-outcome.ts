@@ -1,4 +1,4 @@
-// Spine-shaped OperationOutcome (spec digest §3.1) rendered as FHIR STU3 XML or JSON.
+// Spine-shaped OperationOutcome (docs/specification.md §3.1) rendered as FHIR STU3 XML or JSON.
 // Rendering never throws: every input is a catalogue code plus gateway-written diagnostics.
 import { SPINE_CODES, SPINE_CODE_SYSTEM, SPINE_OO_PROFILE, type IssueSeverity, type SpineCode } from './errors.js';
 import type { FhirMimeType } from './mime.js';
@@ -9,7 +9,7 @@ export interface OutcomeIssue {
   code: SpineCode;
   /** Human-readable detail written by the gateway. Never a claim value, NHS number or library message. */
   diagnostics?: string;
-  /** Overrides the catalogue's severity/issue type, e.g. NO_LONGER_SUPPORTED as a warning on a 202 (§2.6). */
+  /** Overrides the catalogue's severity/issue type, e.g. NO_LONGER_SUPPORTED as a warning on a 202 (docs/specification.md §2.6). */
   severity?: IssueSeverity;
   issueType?: string;
 }

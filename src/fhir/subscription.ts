@@ -1,4 +1,4 @@
-// Subscription create rules (spec digest §1.4–1.6, §1.10; issue 4 point 2). The XML tree or the JSON object is
+// Subscription create rules (docs/specification.md §1.4–1.6, §1.10; issue 4 point 2). The XML tree or the JSON object is
 // first read into one small draft model (structure only), then the NEMS rules run once over that model.
 //
 // Decisions:
@@ -119,7 +119,7 @@ function applyRules(d: SubscriptionDraft, asid: SubscriptionRegistration | undef
   const criteria = parsed.criteria;
 
   // Every contact is the requesting organisation: use work, system url, the ODS directory URL of an ODS code the
-  // ASID is registered for (§1.4: "the endpoint ASID … MUST include every ODS code used in subscriptions").
+  // ASID is registered for (docs/specification.md §1.4: "the endpoint ASID … MUST include every ODS code used in subscriptions").
   // The first one's ODS code is also the mailbox's (checked below). The shape is conformance; that every contact
   // names an ODS code of the ASID is security (subscription.contact-ods), so a contact whose code cannot be read is
   // refused when there is a registry to check it against.

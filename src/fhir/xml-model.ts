@@ -95,7 +95,7 @@ export const ATTRIBUTE_ENTITY_PROBLEM = 'attribute value has an undefined or mal
 
 /**
  * The checks on one run of character data between two pieces of markup, as both engines make them: `]]>` may not
- * appear (XML 1.0 §2.4), a failure returned at once; every `&` must start a reference to a character XML allows,
+ * appear (XML 1.0 docs/specification.md §2.4), a failure returned at once; every `&` must start a reference to a character XML allows,
  * else the document's first entity problem is remembered (reported only once the structure is known good). Each
  * run is checked on its own, never joined with the next: a reference cannot span a comment.
  */

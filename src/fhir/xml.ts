@@ -1,4 +1,4 @@
-// Safe FHIR XML parsing (spec digest §2.3, issue 4 point 1). Every body is hostile: the byte cap comes first, then
+// Safe FHIR XML parsing (docs/specification.md §2.3, issue 4 point 1). Every body is hostile: the byte cap comes first, then
 // strict UTF-8, then one of two engines, each of which refuses any DTD / entity declaration, processing instruction
 // and CDATA and bounds depth, element count and attribute size BEFORE building anything:
 // - `single-pass` (default): one scan that checks and builds, so one parser is on the hostile path; ~8x cheaper;

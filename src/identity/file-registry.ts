@@ -157,7 +157,7 @@ export class FileEndpointRegistry implements EndpointRegistry {
 
 /**
  * RFC 6125: SAN dNSNames when present, else the subject CN. Two names resolving to different endpoints is
- * ambiguous and denied. Spine requires CN = FQDN (§5.2, §5.5), so a certificate whose SAN names a registered
+ * ambiguous and denied. Spine requires CN = FQDN (docs/specification.md §5.2, §5.5), so a certificate whose SAN names a registered
  * endpoint but whose CN names something else is denied too ('cn-mismatch').
  */
 export function resolveEndpoint(byFqdn: ReadonlyMap<string, Endpoint>, peer: PeerCertificateIdentity): EndpointLookup {

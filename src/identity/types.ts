@@ -1,10 +1,10 @@
-// The endpoint registry model: the local stand-in for SDS (spec digest §5.3–5.5).
+// The endpoint registry model: the local stand-in for SDS (docs/specification.md §5.3–5.5).
 
 export type SubscriptionType = 'explicit' | 'generic';
 
 export interface MeshMailbox {
   readonly id: string;
-  /** The customer ODS code the mailbox belongs to (§2.8). */
+  /** The customer ODS code the mailbox belongs to (docs/specification.md §2.8). */
   readonly odsCode: string;
   /** MESH workflow IDs the mailbox accepts; empty means not restricted by the registry. */
   readonly workflowIds: readonly string[];

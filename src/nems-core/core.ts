@@ -1,5 +1,5 @@
 // The embedded reference NEMS core: Subscription create/read/delete and event publish as NEMS documents them
-// (spec digest §1, §2, §3), with an in-process request/response API so it can sit behind the gateway as an
+// (docs/specification.md §1, §2, §3), with an in-process request/response API so it can sit behind the gateway as an
 // Upstream or behind its own HTTP server. It trusts nothing: it can run standalone, so it re-checks its input,
 // with the gateway's own rule functions (src/nems/ for the vocabulary, fhir/subscription.ts and
 // fhir/event-message.ts for the resources); only the rules that need the endpoint registry are left out.
@@ -392,7 +392,7 @@ export class NemsCore {
     return this.render(scope, new Reply(202, verdict.warnings));
   }
 
-  /** The routing facts the core relies on, for API and Spine-published events alike (§2.3, §2.4). */
+  /** The routing facts the core relies on, for API and Spine-published events alike (docs/specification.md §2.3, §2.4). */
   private checkEvent(event: EventDocument): NemsEventType | Reply {
     if (event.eventSystem !== EVENT_TYPE_SYSTEM || !event.eventCode) {
       return fail('INVALID_RESOURCE', 'MessageHeader.event must be a code from the EventType-1 code system');
@@ -405,7 +405,7 @@ export class NemsCore {
       return fail('INVALID_RESOURCE', 'MessageHeader messageEventType extension is missing or not allowed for this event');
     }
     if (!event.hasRoutingDemographics) return fail('INVALID_RESOURCE', 'MessageHeader routingDemographics extension is required');
-    // Only a birth notification may omit the routing NHS number (mother's number unknown, §2.3, §1.6).
+    // Only a birth notification may omit the routing NHS number (mother's number unknown, docs/specification.md §2.3, §1.6).
     if (event.routingNhsNumber === undefined) {
       if (type.code !== 'pds-birth-notification-1') return fail('INVALID_RESOURCE', 'MessageHeader routingDemographics nhsNumber is required');
     } else {
@@ -588,7 +588,7 @@ function single(headers: ReadonlyMap<string, string | string[]>, name: string): 
   return value;
 }
 
-/** `_format` wins over Accept (§7); JSON only when asked for, otherwise the NEMS XML default; the gateway's own rule. */
+/** `_format` wins over Accept (docs/specification.md §7); JSON only when asked for, otherwise the NEMS XML default; the gateway's own rule. */
 function responseMediaOf(headers: ReadonlyMap<string, string | string[]>, query: URLSearchParams): OutcomeMedia {
   const raw = headers.get('accept');
   const accept = Array.isArray(raw) ? raw.join(', ') : raw;

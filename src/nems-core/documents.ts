@@ -1,5 +1,5 @@
 // The two NEMS documents the core reads (EMS-Subscription-1 in XML or JSON, an event message Bundle in XML) reduced
-// to the fields it acts on, and the stored Subscription rendered back as FHIR STU3 XML and JSON (spec §1.4, §2.3).
+// to the fields it acts on, and the stored Subscription rendered back as FHIR STU3 XML and JSON (docs/specification.md §1.4, §2.3).
 import { MESSAGE_EVENT_TYPE_URL, ROUTING_DEMOGRAPHICS_URL } from '../nems/events.js';
 import { NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../nems/identifiers.js';
 import { escapeXmlAttribute } from '../fhir/operation-outcome.js';
@@ -197,7 +197,7 @@ export type EventDocumentResult =
   /** `element` names the part of the Bundle at fault. */
   | { readonly ok: false; readonly element: string; readonly problem: string };
 
-/** Reads the routing facts of an event message Bundle (§2.3); structural problems name the element at fault. */
+/** Reads the routing facts of an event message Bundle (docs/specification.md §2.3); structural problems name the element at fault. */
 export function eventFromXml(root: XmlElement): EventDocumentResult {
   if (root.name !== 'Bundle' || !inFhirNamespace(root)) return { ok: false, element: 'Bundle', problem: 'root element is not a FHIR Bundle' };
   if (childValue(root, 'type') !== 'message') return { ok: false, element: 'Bundle.type', problem: 'must be message' };

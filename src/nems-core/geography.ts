@@ -1,4 +1,4 @@
-// Reference data the generic subscription rules need (spec digest §1.5): GP practice → ICB sub-location ("CCG"),
+// Reference data the generic subscription rules need (docs/specification.md §1.5): GP practice → ICB sub-location ("CCG"),
 // and postcode area/district/sector → ICB sub-location, Local Authority and country. NEMS uses national tables;
 // the embedded core takes small configurable ones. The defaults are illustrative, not authoritative.
 

@@ -1,4 +1,4 @@
-// Event-type lifecycle (spec digest §2.6, §9.9): which event codes are deprecated, no longer supported or withdrawn,
+// Event-type lifecycle (docs/specification.md §2.6, §9.9): which event codes are deprecated, no longer supported or withdrawn,
 // from config.core.lifecycle. Subscribe: deprecated → 201 + DEPRECATED warning; no-longer-supported → 400
 // NO_LONGER_SUPPORTED; withdrawn → 400 WITHDRAWN. Publish: deprecated / no-longer-supported → 202 + warning
 // (severity information); withdrawn → 400 WITHDRAWN. Codes absent from the table are active.

@@ -1,4 +1,4 @@
-// Subscription matching (spec digest §1.5, §1.6, §2.8): which live subscriptions an event reaches, grouped into one
+// Subscription matching (docs/specification.md §1.5, §1.6, §2.8): which live subscriptions an event reaches, grouped into one
 // delivery per MESH mailbox with its Mex-Partnerid. Pure: the store, the patient directory and the clock are inputs.
 import type { AgeBound, ParsedCriteria } from '../fhir/criteria-types.js';
 import { gpParentIcb, postcodeCode, type GeographyTables } from './geography.js';
@@ -136,11 +136,11 @@ export interface MailboxDelivery {
   readonly mailboxId: string;
   /** Every matching subscription for this mailbox, oldest first. */
   readonly subscriptionIds: readonly string[];
-  /** `subId|tag` for the matching subscriptions that have a tag, joined with `~~~` (§2.8); absent when none has. */
+  /** `subId|tag` for the matching subscriptions that have a tag, joined with `~~~` (docs/specification.md §2.8); absent when none has. */
   readonly mexPartnerId?: string;
 }
 
-/** One delivery per mailbox, however many of its subscriptions match (§1.6). */
+/** One delivery per mailbox, however many of its subscriptions match (docs/specification.md §1.6). */
 export function selectDeliveries(candidates: readonly MatchableSubscription[], ctx: MatchContext): MailboxDelivery[] {
   const byMailbox = new Map<string, MatchableSubscription[]>();
   const ordered = [...candidates].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));

@@ -1,4 +1,4 @@
-// MESH-style outbox on disk (spec digest §2.8): `<dataDir>/mesh/<mailboxId>/<messageId>.xml` holds the event XML
+// MESH-style outbox on disk (docs/specification.md §2.8): `<dataDir>/mesh/<mailboxId>/<messageId>.xml` holds the event XML
 // exactly as published and `<messageId>.ctl.json` its MESH metadata. Both are written to `.tmp/`, fsynced and
 // renamed; the metadata is renamed last, so a reader that waits for it never sees a partial message.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';

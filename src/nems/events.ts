@@ -1,4 +1,4 @@
-// The NEMS event catalogue (spec digest §2.4): the one table of event codes, publish interaction codes,
+// The NEMS event catalogue (docs/specification.md §2.4): the one table of event codes, publish interaction codes,
 // MESH workflow IDs, allowed messageEventTypes and which events a client may publish. Everything else imports
 // from here; the publish InteractionIDs built from it are in interactions.ts.
 
@@ -19,7 +19,7 @@ export interface NemsEventType {
   readonly workflowId: string;
   readonly messageEventTypes: readonly MessageEventType[];
   readonly publishedBySpine: boolean;
-  /** Screening events (blood spot, newborn hearing, NIPE): updates go as `new`, and a `delete` may be minimal (§2.5). */
+  /** Screening events (blood spot, newborn hearing, NIPE): updates go as `new`, and a `delete` may be minimal (docs/specification.md §2.5). */
   readonly screening: boolean;
 }
 

@@ -39,7 +39,7 @@ export function isCanonicalOdsCode(value: string): boolean {
 
 /** NHS number identifier system of events, PDS and Patient resources (docs/specification.md §8). */
 export const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
-/** The older NHS number system that subscription criteria and the JWT requesting_patient claim use (§1.5, §9.7). */
+/** The older NHS number system that subscription criteria and the JWT requesting_patient claim use (docs/specification.md §1.5, §9.7). */
 export const LEGACY_NHS_NUMBER_SYSTEM = 'http://fhir.nhs.net/Id/nhs-number';
 /** SDS role profile ids in the JWT requesting_user claim. */
 export const SDS_ROLE_PROFILE_SYSTEM = 'https://fhir.nhs.uk/Id/sds-role-profile-id';

@@ -1,4 +1,4 @@
-// NHS number format and modulus-11 check digit (spec digest §6.3, NHS Data Dictionary).
+// NHS number format and modulus-11 check digit (docs/specification.md §6.3, NHS Data Dictionary).
 
 /** Ten digits: the format alone, for places that must not judge the check digit (e.g. a PDS record's own id). */
 export const NHS_NUMBER_PATTERN = /^\d{10}$/;

@@ -1,4 +1,4 @@
-// LRU + TTL cache with single-flight in front of any PdsLookup (spec digest §6.2: PDS allows ~5 TPS per app).
+// LRU + TTL cache with single-flight in front of any PdsLookup (docs/specification.md §6.2: PDS allows ~5 TPS per app).
 // Positive results (traced, restricted) live longer than negative ones; PdsUnavailableError is never cached.
 // lru-cache holds the entries (LRU order, per-entry TTL). Single-flight is the Map below, not lru-cache's
 // fetch(): fetch() makes an AbortController and a listener per miss, which measured ~6 µs per miss on Node 20

@@ -1,4 +1,4 @@
-// Demographics matching (spec digest §6.1, §2.3, §2.10.4): the name and birthDateTime in a published event's routing
+// Demographics matching (docs/specification.md §6.1, §2.3, §2.10.4): the name and birthDateTime in a published event's routing
 // demographics must match the PDS record of its NHS number. This is the one definition of "match"; the nhs-numbers
 // stage decides what a mismatch earns (400 INVALID_PATIENT_DEMOGRAPHICS by default).
 //

@@ -1,10 +1,10 @@
-// PDS FHIR R4 API client (spec digest §6.2): GET {base}/Patient/{nhsNumber}, validated strictly, failing closed.
+// PDS FHIR R4 API client (docs/specification.md §6.2): GET {base}/Patient/{nhsNumber}, validated strictly, failing closed.
 // Optional NHS API platform application-restricted auth: a signed JWT client assertion exchanged for a bearer token.
 //
 // Outcome mapping (200 = PDS answered with a Patient):
 //   200, id ≠ requested                     → superseded (PDS silently returns the newer record)
 //   200, meta.security R or V               → restricted (S-flag; V is treated as at least restricted)
-//   200, meta.security REDACTED             → invalidated (§9.18: the nearest FHIR reading of the 'I' flag)
+//   200, meta.security REDACTED             → invalidated (docs/specification.md §9.18: the nearest FHIR reading of the 'I' flag)
 //   200, meta.security with an unknown code → restricted (fail towards the more careful handling)
 //   200, otherwise                          → traced (gpOdsCode from generalPractitioner[0], home postcode)
 //   traced and restricted also carry the current names and birthDate, for the routing demographics check

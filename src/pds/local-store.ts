@@ -1,4 +1,4 @@
-// The embedded traced-number store (spec digest §6): a YAML file standing in for PDS, hot-reloadable.
+// The embedded traced-number store (docs/specification.md §6): a YAML file standing in for PDS, hot-reloadable.
 //
 // File format (version 1). Keys are quoted 10-digit NHS numbers that pass modulus 11; numbers absent from the
 // file are "not found" on PDS. Every scalar is read as a string (YAML failsafe schema), so leading zeros survive.

@@ -1,7 +1,7 @@
-// PDS verification contract (spec digest §6): every NHS number must be traced at the time of the call.
+// PDS verification contract (docs/specification.md §6): every NHS number must be traced at the time of the call.
 
 /**
- * The demographics of a PDS record that an event's routing demographics must match (§6.1, §2.10.4). A field PDS
+ * The demographics of a PDS record that an event's routing demographics must match (docs/specification.md §6.1, §2.10.4). A field PDS
  * did not give is absent, and is then not compared.
  */
 export interface PdsDemographics {

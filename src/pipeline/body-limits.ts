@@ -1,4 +1,4 @@
-// The request-body byte cap per NEMS operation (spec digest §2.1: publish 3 MB; §8: no stated subscription cap),
+// The request-body byte cap per NEMS operation (docs/specification.md §2.1: publish 3 MB; §8: no stated subscription cap),
 // shared by the read-body and body stages so both enforce the same number.
 import type { Config } from '../config/schema.js';
 import type { NemsOperation } from '../nems/operations.js';

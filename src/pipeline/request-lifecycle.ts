@@ -195,7 +195,7 @@ function errorMedia(
   headers: InboundRequest['headers'],
   query: URLSearchParams,
 ): OutcomeMedia {
-  // Media-type failures are answered in the XML default: the client's own format is what failed (§7).
+  // Media-type failures are answered in the XML default: the client's own format is what failed (docs/specification.md §7).
   if (code === 'UNSUPPORTED_MEDIA_TYPE' || code === 'NOT_ACCEPTABLE') return outcomeMedia('xml');
   // mime.response-type: labelled with the FHIR type the client asked for (fhir/operation-outcome.ts outcomeMedia).
   return mime ? outcomeMedia(mime.responseFormat, mime.responseType) : preferredErrorMedia(headers, query);

@@ -24,7 +24,7 @@ const FIXTURES: readonly { file: string; code: string; expect: 'forwarded' | { s
   { file: 'vaccinations-1-new.xml', code: 'Vaccinations', expect: 'forwarded' },
   { file: 'vaccinations-1-notgiven-new.xml', code: 'Vaccinations', expect: 'forwarded' },
   { file: 'vaccinations-1-delete.xml', code: 'Vaccinations', expect: 'forwarded' },
-  // Events Spine itself publishes are not publishable through the API (§2.4).
+  // Events Spine itself publishes are not publishable through the API (docs/specification.md §2.4).
   { file: 'BirthNotificationWithMother.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
   { file: 'BirthNotificationWithoutMother.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
   { file: 'PDS-Change-Of-Address-ems-example.xml', code: 'Vaccinations', expect: { status: 422, code: 'INVALID_RESOURCE' } },
@@ -124,7 +124,7 @@ describe('NHS numbers on the subscription create path', () => {
   });
 });
 
-describe('routing demographics against the PDS record on the publish path (§6.1, §2.10.4)', () => {
+describe('routing demographics against the PDS record on the publish path (docs/specification.md §6.1, §2.10.4)', () => {
   const vaccination = readNemsExample('vaccinations-1-new.xml').toString('utf8');
   // config/pds-local.yaml: 9912003888 is DAWKINS, Jack (no birth date: the examples disagree on it);
   // 9000000009 is Smith, Jane, born 2010-10-22.

@@ -13,7 +13,7 @@ function ok(criteria: string): ParsedCriteria {
   return result.criteria;
 }
 
-describe('parseCriteria: the §1.5 examples', () => {
+describe('parseCriteria: the docs/specification.md §1.5 examples', () => {
   it('accepts the explicit example (serviceType GP, one NHS number, one event)', () => {
     expect(
       ok('/Bundle?type=message&serviceType=GP&Patient.identifier=http://fhir.nhs.net/Id/nhs-number|9434765919&MessageHeader.event=pds-change-of-address-1'),
@@ -39,7 +39,7 @@ describe('parseCriteria: the §1.5 examples', () => {
     });
   });
 
-  it('rejects the §9.13 read example (generic without subscriptionRuleType, 4 events, unknown pds-person-death-1)', () => {
+  it('rejects the docs/specification.md §9.13 read example (generic without subscriptionRuleType, 4 events, unknown pds-person-death-1)', () => {
     const result = parseCriteria(
       '/Bundle?type=message&Organization.identifier=X2458&MessageHeader.event=pds-birth-notification-1&MessageHeader.event=pds-change-of-address-1&MessageHeader.event=pds-change-of-gp-1&MessageHeader.event=pds-person-death-1',
     );
@@ -97,7 +97,7 @@ describe('parseCriteria: invalid criteria name the component (422 INVALID_RESOUR
     ['explicit without an event', `${P}&${NHS}`, 'Subscription.criteria (MessageHeader.event)'],
     ['explicit with two NHS numbers', `${EXPLICIT}&Patient.identifier=http://fhir.nhs.net/Id/nhs-number|9000000009`, 'Subscription.criteria (Patient.identifier)'],
     ['explicit with Organization.identifier', `${EXPLICIT}&Organization.identifier=A83627`, 'Subscription.criteria (Organization.identifier)'],
-    ['explicit with the current NHS number system (§9.7: not accepted)', `${P}&Patient.identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&MessageHeader.event=pds-change-of-gp-1`, 'Subscription.criteria (Patient.identifier)'],
+    ['explicit with the current NHS number system (docs/specification.md §9.7: not accepted)', `${P}&Patient.identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&MessageHeader.event=pds-change-of-gp-1`, 'Subscription.criteria (Patient.identifier)'],
     ['explicit without a system', `${P}&Patient.identifier=9434765919&MessageHeader.event=pds-change-of-gp-1`, 'Subscription.criteria (Patient.identifier)'],
     ['generic with two events', `${GENERIC}&MessageHeader.event=pds-change-of-address-1`, 'Subscription.criteria (MessageHeader.event)'],
     ['generic without Organization.identifier', `${P}&subscriptionRuleType=GP_GP_GP&MessageHeader.event=pds-change-of-gp-1`, 'Subscription.criteria (Organization.identifier)'],

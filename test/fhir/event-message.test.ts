@@ -49,7 +49,7 @@ const FIXTURE_TABLE: {
   { file: 'vaccinations-1-new.xml', interaction: 'Vaccinations', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted' },
   { file: 'vaccinations-1-notgiven-new.xml', interaction: 'Vaccinations', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted' },
   { file: 'vaccinations-1-delete.xml', interaction: 'Vaccinations', body: 'valid', numbers: ['9912003888', '9912003888'], endToEnd: '202 accepted' },
-  // Spine publishes these (§2.4); the Publication API refuses them whatever InteractionID they come under.
+  // Spine publishes these (docs/specification.md §2.4); the Publication API refuses them whatever InteractionID they come under.
   { file: 'BirthNotificationWithMother.xml', interaction: 'Vaccinations', body: '422 INVALID_RESOURCE', numbers: ['1112223330', '1112223330', '9912003888'], endToEnd: '422 INVALID_RESOURCE (mother 1112223330 also fails modulus 11)' },
   { file: 'BirthNotificationWithoutMother.xml', interaction: 'Vaccinations', body: '422 INVALID_RESOURCE', numbers: ['5900005879'], endToEnd: '422 INVALID_RESOURCE' },
   { file: 'PDS-Change-Of-Address-ems-example.xml', interaction: 'Vaccinations', body: '422 INVALID_RESOURCE', numbers: ['9912003888', '9912003888'], endToEnd: '422 INVALID_RESOURCE' },
@@ -153,7 +153,7 @@ describe('publish validation of the 8 KB vaccinations sample', () => {
     expect(outcome(validateEventMessage(tree(vaccinationPublishXml({ messageEventType: 'delete' })), vaccinations))).toBe('valid');
   });
 
-  it('allows a minimal delete (no routing name or birthDateTime) for screening events only (§2.5)', () => {
+  it('allows a minimal delete (no routing name or birthDateTime) for screening events only (docs/specification.md §2.5)', () => {
     const minimal = (xml: string) => xml.replace(/<extension url="name">[\s\S]*?<\/extension>\s*<extension url="birthDateTime">[\s\S]*?<\/extension>/, '');
     const vaccinationDelete = minimal(vaccinationPublishXml({ messageEventType: 'delete' }));
     expect(vaccinationDelete).not.toContain('birthDateTime');

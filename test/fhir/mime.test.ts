@@ -1,4 +1,4 @@
-// fhir/mime.ts: the one list of FHIR MIME types (spec digest §7) and its Content-Type / Accept / _format parsers.
+// fhir/mime.ts: the one list of FHIR MIME types (docs/specification.md §7) and its Content-Type / Accept / _format parsers.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -15,7 +15,7 @@ import {
   responseMedia,
 } from '../../src/fhir/mime.js';
 
-describe('the FHIR MIME type list (§7)', () => {
+describe('the FHIR MIME type list (docs/specification.md §7)', () => {
   it('holds the 8 subscription types, 4 of them XML for publish, with the XML default first', () => {
     expect(FHIR_MIME_TYPES.map((t) => t.spelling).sort()).toEqual(
       [

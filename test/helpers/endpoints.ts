@@ -4,7 +4,7 @@ import { PUBLISHABLE_EVENT_TYPES } from '../../src/nems/events.js';
 import type { AsidRegistration, Endpoint } from '../../src/identity/types.js';
 import { SUBSCRIPTION_INTERACTIONS, publishInteractionId } from '../../src/nems/interactions.js';
 
-/** NEMS INT ASID (spec digest §1.3); the config default for `nems.toAsid`. */
+/** NEMS INT ASID (docs/specification.md §1.3); the config default for `nems.toAsid`. */
 export const NEMS_TO_ASID = '200000000306';
 
 export const GP_SYSTEM_FQDN = 'gp-system.example.nhs.uk';

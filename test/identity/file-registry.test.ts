@@ -92,7 +92,7 @@ describe('parsing', () => {
     expect(gp!.asids.get('200000000101')!.mailboxes[0]!.workflowIds).toEqual(['PDSRECORDCHANGE_1']);
   });
 
-  it('accepts the legacy publish InteractionIDs of real events (§2.1 history)', () => {
+  it('accepts the legacy publish InteractionIDs of real events (docs/specification.md §2.1 history)', () => {
     const doc = shippedDocument();
     doc.endpoints[1]!.asids[0].interactions.push(
       'urn:nhs:names:services:events:vaccinations-1.Write',

@@ -105,7 +105,7 @@ describe('subscription matching (events that must and must not reach each mailbo
   });
 });
 
-describe('one copy per mailbox and Mex-Partnerid (§1.6, §2.8)', () => {
+describe('one copy per mailbox and Mex-Partnerid (docs/specification.md §1.6, §2.8)', () => {
   it('sends one copy to a mailbox with three matching subscriptions, Mex-Partnerid joining the tagged ones with ~~~', async () => {
     const { dir, cleanup } = tempDataDir();
     let now = FIXED_NOW;

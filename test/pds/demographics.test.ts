@@ -1,4 +1,4 @@
-// What "the routing demographics match the PDS record" means (spec digest §6.1, §2.10.4): src/pds/demographics.ts.
+// What "the routing demographics match the PDS record" means (docs/specification.md §6.1, §2.10.4): src/pds/demographics.ts.
 import { describe, expect, it } from 'vitest';
 import { DEMOGRAPHICS_FIELDS, demographicsMismatch, normaliseName, type DemographicsField } from '../../src/pds/demographics.js';
 import type { SubmittedDemographics } from '../../src/pipeline/types.js';

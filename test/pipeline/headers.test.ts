@@ -1,4 +1,4 @@
-// The headers stage (spec digest §1.3, §2.1): what it records, and the legacy publish InteractionID option (§9.22).
+// The headers stage (docs/specification.md §1.3, §2.1): what it records, and the legacy publish InteractionID option (§9.22).
 import { describe, expect, it } from 'vitest';
 import { mintSpineJwt } from '../../src/cli/jwt.js';
 import type { AsidRegistration, Endpoint } from '../../src/identity/types.js';

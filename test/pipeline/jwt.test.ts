@@ -1,5 +1,5 @@
 // The jwt stage beyond the policy table: signed tokens (local PEM keys and JWKS), the never-fall-back rule, and
-// each configurable claim rule (spec digest §4, §9.4, §9.19).
+// each configurable claim rule (docs/specification.md §4, §9.4, §9.19).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

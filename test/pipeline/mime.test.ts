@@ -1,4 +1,4 @@
-// The mime stage (spec digest §7): the MimeDecision it records, forward headers set only when changed, and
+// The mime stage (docs/specification.md §7): the MimeDecision it records, forward headers set only when changed, and
 // nems.canonicaliseMime.
 import { describe, expect, it } from 'vitest';
 import { inject, policyConfig, summary, testLifecycle } from '../helpers/inject.js';

@@ -1,4 +1,4 @@
-// Modulus 11 (spec digest §6.3) checked against an independent formulation, with fast-check.
+// Modulus 11 (docs/specification.md §6.3) checked against an independent formulation, with fast-check.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isValidNhsNumber, nhsNumberProblem } from '../../src/nems/nhs-number.js';
@@ -27,7 +27,7 @@ const validNumber = prefix9
   .filter((p) => checkDigitBySearch(p) !== undefined)
   .map((p) => p + String(checkDigitBySearch(p)));
 
-describe('NHS number modulus 11 (§6.3)', () => {
+describe('NHS number modulus 11 (docs/specification.md §6.3)', () => {
   it('agrees with the independent formulation for every candidate check digit of random 9-digit prefixes', () => {
     fc.assert(
       fc.property(prefix9, (p) => {

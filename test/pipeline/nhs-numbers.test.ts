@@ -1,4 +1,4 @@
-// The nhs-numbers stage (spec digest §6, §2.2, §9.18) driven with a plain RequestContext and a fake PDS.
+// The nhs-numbers stage (docs/specification.md §6, §2.2, §9.18) driven with a plain RequestContext and a fake PDS.
 import { describe, expect, it } from 'vitest';
 import { nhsNumberProblem } from '../../src/nems/nhs-number.js';
 import { createNhsNumbersStage, MAX_DISTINCT_NHS_NUMBERS } from '../../src/pipeline/stages/nhs-numbers.js';
@@ -200,7 +200,7 @@ describe('nhs-numbers stage: PDS unavailable fails closed', () => {
   });
 });
 
-describe('nhs-numbers stage: routing demographics must match PDS (§6.1, §2.10.4)', () => {
+describe('nhs-numbers stage: routing demographics must match PDS (docs/specification.md §6.1, §2.10.4)', () => {
   const RECORD = { names: [{ family: 'DAWKINS', given: ['Jack'] }], birthDate: '2017-10-02' };
   const TRACED_WITH_DEMOGRAPHICS = { result: 'traced', restricted: false, demographics: RECORD } as const;
   const RESTRICTED_WITH_DEMOGRAPHICS = { result: 'restricted', restricted: true, demographics: RECORD } as const;

@@ -1,4 +1,4 @@
-// The route stage (spec digest §1.2, §2.1): what it records on a match, and the configurable path prefix.
+// The route stage (docs/specification.md §1.2, §2.1): what it records on a match, and the configurable path prefix.
 import { describe, expect, it } from 'vitest';
 import { createRouteStage } from '../../src/pipeline/stages/route.js';
 import { contextFor, policyConfig } from '../helpers/inject.js';

@@ -1,5 +1,5 @@
-// Headers stage: the Spine headers every NEMS request carries (spec digest §1.3, §2.1, §3.3) and the ASID
-// checks against the endpoint the client certificate resolved to (§5).
+// Headers stage: the Spine headers every NEMS request carries (docs/specification.md §1.3, §2.1, §3.3) and the ASID
+// checks against the endpoint the client certificate resolved to (docs/specification.md §5).
 //
 // Decisions:
 // - fromASID, toASID, InteractionID and Authorization must each appear exactly once (names case-insensitive,
@@ -9,13 +9,13 @@
 //   does); compatible takes any case, as RFC 7235 §2.1 makes schemes case-insensitive. Reported or off, the token
 //   after the scheme is still the one the jwt stage reads.
 // - An InteractionID of another operation, or one the gateway does not know → 400 MISSING_OR_INVALID_HEADER
-//   (Spine Core: "InteractionID ≠ request", §3.2).
+//   (Spine Core: "InteractionID ≠ request", docs/specification.md §3.2).
 // - fromASID not registered for the certificate's endpoint (headers.from-asid), toASID not a configured NEMS ASID
 //   (headers.to-asid: nems.toAsid or nems.toAsids; conformance), or the ASID not registered for the InteractionID
 //   (headers.asid-interaction) → 403 ASID_CHECK_FAILED ("sender or receiver ASID is not authorised for this
-//   interaction", §3.2). All 400 checks run before any 403 check. A reported toASID is used for nothing later: the
+//   interaction", docs/specification.md §3.2). All 400 checks run before any 403 check. A reported toASID is used for nothing later: the
 //   upstream request carries the client's headers unchanged.
-// - Legacy publish InteractionIDs (§2.1 history, §9.22) are accepted only with
+// - Legacy publish InteractionIDs (docs/specification.md §2.1 history, §9.22) are accepted only with
 //   `nems.acceptLegacyPublishInteractionIds`; ctx.interactionId then holds the current form, which is also
 //   what the ASID registration is checked against.
 import type { Config } from '../../config/schema.js';

@@ -1,23 +1,23 @@
-// JWT stage: the Spine Core bearer token (spec digest §4) checked against the route and the headers stage's
+// JWT stage: the Spine Core bearer token (docs/specification.md §4) checked against the route and the headers stage's
 // findings (fromASID, its registration). Every failure is 400 MISSING_OR_INVALID_HEADER naming the claim, never
-// its value (§3.3), except a bad requesting_patient NHS number (400 INVALID_NHS_NUMBER).
+// its value (docs/specification.md §3.3), except a bad requesting_patient NHS number (400 INVALID_NHS_NUMBER).
 //
 // Order: size cap → decoded-token cache (a hit goes straight to the per-operation rule) → three base64url
 // sections → header `alg` → decode (unsigned) or verify (signed) with jose → claim shapes → mandatory claims →
-// claim values. Decisions where the sources leave room (§9):
+// claim values. Decisions where the sources leave room (docs/specification.md §9):
 // - `alg: none` is taken only for operations in `nems.jwt.unsignedOperations`, and only with an empty signature.
 //   Any other alg needs `nems.jwt.signed.enabled` and one of `signed.algorithms`; HS* is always refused (a shared
 //   secret cannot identify one client). A failed signed check never falls back to the unsigned path.
 // - JWKS that cannot be fetched → 503 SERVICE_UNAVAILABLE: the gateway failed closed, not the client.
 // - `scope` is read as an RFC 6749 space-separated list that must hold exactly one distinct scope, the route's:
-//   NEMS fixes one scope per operation (§4.4) and the issue asks for "exactly", so extra scopes are refused.
+//   NEMS fixes one scope per operation (docs/specification.md §4.4) and the issue asks for "exactly", so extra scopes are refused.
 // - `reason_for_request`: required when `requireReasonForRequest`; whenever present it must be one of
 //   `allowedReasonsForRequest` (so the list stays meaningful when the claim is optional).
-// - `requesting_system` must use the pipe form `…/accredited-system|<ASID>` every example uses (§9.5).
+// - `requesting_system` must use the pipe form `…/accredited-system|<ASID>` every example uses (docs/specification.md §9.5).
 // - `requesting_patient` takes `http://fhir.nhs.net/Id/nhs-number|` (Spine Core) and the current
-//   `https://fhir.nhs.uk/Id/nhs-number|` (§9.7: unknown which NEMS takes; the number itself is checked either way).
+//   `https://fhir.nhs.uk/Id/nhs-number|` (docs/specification.md §9.7: unknown which NEMS takes; the number itself is checked either way).
 // - Both organisation spellings present with different values is refused in every `organisationClaim` mode.
-// - Object-valued requesting_* / requested_* claims (GP Connect style, §4.5) are refused.
+// - Object-valued requesting_* / requested_* claims (GP Connect style, docs/specification.md §4.5) are refused.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
@@ -345,7 +345,7 @@ function conformClaim(c: ClaimContext, rule: ConformanceRuleId, diagnostics: str
 }
 
 /**
- * Every Spine Core claim rule of §4.2–4.4, in a fixed order so the first problem is always the same one. Security
+ * Every Spine Core claim rule of docs/specification.md §4.2–4.4, in a fixed order so the first problem is always the same one. Security
  * rules return at once; a conformance rule that reports (or is off) is recorded and the checks carry on, each later
  * check reading only what it can rely on (a missing organisation claim is no ODS code; an unreadable iss or sub is
  * an empty string in the claims passed on).
@@ -355,7 +355,7 @@ export function checkClaims(payload: JWTPayload, c: ClaimContext): Ok<SpineClaim
   // conformClaim is module-level: the hot path allocates nothing (no closure) for rules that do not fire.
   let failed: Failure | undefined;
 
-  // GP Connect-style resource claims (§4.5): a client built for another API.
+  // GP Connect-style resource claims (docs/specification.md §4.5): a client built for another API.
   for (const name of Object.keys(payload)) {
     const value = payload[name];
     if ((name.startsWith('requesting_') || name.startsWith('requested_')) && value !== null && typeof value === 'object') {

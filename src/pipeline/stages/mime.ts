@@ -1,19 +1,19 @@
-// MIME stage: Content-Type, Accept and `_format` against the FHIR types NEMS takes (spec digest §7, the list
+// MIME stage: Content-Type, Accept and `_format` against the FHIR types NEMS takes (docs/specification.md §7, the list
 // lives in fhir/mime.ts). Accepted spellings go upstream as sent unless `nems.canonicaliseMime`; a missing
 // type, `*/*` or a wildcard-only match goes upstream as the explicit NEMS default.
 //
 // Decisions:
 // - Unsupported or malformed Content-Type, a charset other than utf-8, a parameter other than charset, or
-//   Content-Type given twice → 415 UNSUPPORTED_MEDIA_TYPE; JSON on publish → 415 (§2.1: XML only).
+//   Content-Type given twice → 415 UNSUPPORTED_MEDIA_TYPE; JSON on publish → 415 (docs/specification.md §2.1: XML only).
 // - Accept that allows none of the route's types (q=0 excludes) → 406 NOT_ACCEPTABLE; so does a `_format`
 //   naming no FHIR format, or JSON on publish. `_format` given twice → 400 BAD_REQUEST (ambiguous request).
-// - `_format` wins over Accept (§7). The forwarded Accept is then the FHIR type `_format` names, else the client's
+// - `_format` wins over Accept (docs/specification.md §7). The forwarded Accept is then the FHIR type `_format` names, else the client's
 //   own Accept when it names the same format explicitly, else the default type of that format, so NEMS never sees
 //   the two disagree.
 // - Rule `mime.response-type`: the one of the 8 types the client asked for (an explicit Accept range, or `_format`
 //   naming one) is recorded as ctx.mime.responseType; rejections are labelled with it (fhir/operation-outcome.ts
 //   outcomeMedia), so `Accept: application/fhir+json` is never answered as `application/json+fhir`.
-// - No Accept and no `_format` → the XML default (§7: NEMS's rule over Spine Core's JSON default, §9.12), even
+// - No Accept and no `_format` → the XML default (docs/specification.md §7: NEMS's rule over Spine Core's JSON default, §9.12), even
 //   for a JSON request body.
 // - Read and delete carry no body: their Content-Type is ignored (and forwarded untouched) unless the request
 //   declares a body (Content-Length > 0 or any Transfer-Encoding), in which case it is checked like any body's.

@@ -1,13 +1,13 @@
-// The nhs-numbers stage (spec digest §6.1): every NHS number the request carries must be well formed, pass
+// The nhs-numbers stage (docs/specification.md §6.1): every NHS number the request carries must be well formed, pass
 // modulus 11 and be traced on PDS at the time of the call. PDS outcomes map to rejections through config.pds.policy:
 //
 //   not found          → pds.policy.notFound: 404 PATIENT_NOT_FOUND (default) or 400 INVALID_NHS_NUMBER
 //   superseded         → reject: 400 INVALID_NHS_NUMBER ("superseded"; never the new number) | allow
 //   invalidated        → reject: 400 INVALID_NHS_NUMBER (the number itself is no longer valid) | allow
 //   invalid (PDS 400)  → 400 INVALID_NHS_NUMBER (PDS says it is not a valid NHS number; Spine Core's code)
-//   restricted, publish→ reject: 403 NO_PATIENT_CONSENT (§2.2: publishers MUST NOT publish for S-flag patients) | allow
+//   restricted, publish→ reject: 403 NO_PATIENT_CONSENT (docs/specification.md §2.2: publishers MUST NOT publish for S-flag patients) | allow
 //   restricted, create → pds.policy.restrictedOnSubscribe (default allow); read/delete always allow (no new data flow)
-//   routing name or birthDateTime ≠ PDS record (publish, §6.1)
+//   routing name or birthDateTime ≠ PDS record (publish, docs/specification.md §6.1)
 //                      → pds.policy.demographicsMismatch: 400 INVALID_PATIENT_DEMOGRAPHICS (default) | allow;
 //                        which parts count: pds.policy.demographicsFields (src/pds/demographics.ts says what "match" is);
 //                        names PDS holds but none current never match (a name that cannot be compared never passes)

@@ -1,5 +1,5 @@
 // Rate-limit stage (issue 6 point 6): a token bucket per (ASID, NEMS operation), answering 429
-// TOO_MANY_REQUESTS with the Spine Security Proxy's X-Rate-Limit-* headers (spec digest §8).
+// TOO_MANY_REQUESTS with the Spine Security Proxy's X-Rate-Limit-* headers (docs/specification.md §8).
 //
 // Decisions:
 // - Whose bucket: this stage runs before the headers stage, so `fromASID` is not yet verified. It selects a

@@ -1,4 +1,4 @@
-// Stage 'read-body': reads the request body under the route's byte cap (spec digest §2.1 3 MB publish, §8) and
+// Stage 'read-body': reads the request body under the route's byte cap (docs/specification.md §2.1 3 MB publish, §8) and
 // keeps the client's exact bytes on ctx.body for parsing and forwarding. A declared Content-Length above the
 // cap is refused before a single byte is read.
 import type { Config } from '../../config/schema.js';

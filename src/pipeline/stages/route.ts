@@ -1,12 +1,12 @@
-// Route stage: matches the request line against the NEMS route table (spec digest §1.2, §2.1) so nothing that
+// Route stage: matches the request line against the NEMS route table (docs/specification.md §1.2, §2.1) so nothing that
 // is not a NEMS operation is forwarded.
 //
-// Decisions (issue 3 point 1, §9.21):
+// Decisions (issue 3 point 1, docs/specification.md §9.21):
 // - Unknown path → 404 NO_RECORD_FOUND: Spine's answer for a resource it does not have; says nothing more.
 // - Known path, method not in the table → 400 BAD_REQUEST with `Allow`: Spine Core lists BAD_REQUEST for a
-//   "wrong HTTP verb" (§3.2); 405 has no Spine code.
+//   "wrong HTTP verb" (docs/specification.md §3.2); 405 has no Spine code.
 // - The removed subscription search (GET /Subscription, with or without a query) and update (PUT/PATCH) →
-//   501 NOT_IMPLEMENTED: they are real FHIR interactions NEMS does not (or no longer) offer (§1.2, §1.9).
+//   501 NOT_IMPLEMENTED: they are real FHIR interactions NEMS does not (or no longer) offer (docs/specification.md §1.2, §1.9).
 // - A request target that is not a plain origin-form path (absolute-form, `*`, `//`, `.`/`..` segments, encoded
 //   slashes, dots or backslashes, control or non-ASCII characters) → 404 NO_RECORD_FOUND. The gateway never
 //   normalises a path: what it checks is exactly what it forwards.

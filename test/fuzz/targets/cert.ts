@@ -84,9 +84,9 @@ export interface CertInput {
 }
 
 /**
- * What the CRL reader takes (edge/pki.ts): RFC 5280 requires nextUpdate of conforming issuers (§5.1.2.5), and the
- * reader refuses a CRL that lists revoked entries or extensions without one; CRL dates are UTCTime from 1950 (§5.1.2.4), so a
- * date before 1950 is refused too; and a CRL with extensions must say it is v2 (§5.1.2.1).
+ * What the CRL reader takes (edge/pki.ts): RFC 5280 requires nextUpdate of conforming issuers (RFC 5280 §5.1.2.5), and the
+ * reader refuses a CRL that lists revoked entries or extensions without one; CRL dates are UTCTime from 1950 (RFC 5280 §5.1.2.4), so a
+ * date before 1950 is refused too; and a CRL with extensions must say it is v2 (RFC 5280 §5.1.2.1).
  */
 function conformingCrl(d: { readonly nextUpdate?: number | undefined; readonly revoked: number; readonly version: boolean; readonly extensions: boolean }): boolean {
   if (d.extensions && !d.version) return false;

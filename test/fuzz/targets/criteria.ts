@@ -1,4 +1,4 @@
-// Subscription criteria (src/fhir/criteria.ts). Inputs are criteria built from the §1.5 grammar (explicit and
+// Subscription criteria (src/fhir/criteria.ts). Inputs are criteria built from the docs/specification.md §1.5 grammar (explicit and
 // generic, every optional component), then edited as components (repeat, drop, rename, reorder, spoil or
 // percent-encode a value, lengths at the caps) and mutated as bytes.
 // Contract: never throws; a valid criteria string from the grammar is accepted as exactly what was written; a
