@@ -7,6 +7,7 @@ import type { Rejection } from '../pipeline/types.js';
 import type { LiveConnections } from './live-connections.js';
 import type { OcspChecker } from './ocsp.js';
 import { readCertificateDer, type ReadCertificate } from './pki.js';
+import { peerCertificate } from './peer-identity.js';
 
 /** A refused connection: the rejection to answer with and a short reason for the request log. */
 export interface AdmissionRefusal {
@@ -81,7 +82,7 @@ export function createConnectionAdmission(options: AdmissionOptions): Connection
   const factsOf = (socket: TLSSocket): PeerFacts => {
     let known = facts.get(socket);
     if (!known) {
-      const peer = socket.getPeerX509Certificate();
+      const peer = peerCertificate(socket);
       // No verified certificate: identity resolution answers that connection (ACCESS_DENIED), not this check.
       const weak = peer ? weakKeyProblem(peer.publicKey, options.tls.clientKeyMinimum) : undefined;
       let leaf: ReadCertificate | undefined;

@@ -8,6 +8,7 @@ import type { Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { peerCertificate } from './peer-identity.js';
 import { issuerAndSerial } from './pki.js';
 
 export interface LiveConnections {
@@ -56,7 +57,7 @@ export function trackLiveConnections(server: Server): LiveConnections {
   };
   const peerOf = (socket: TLSSocket) => {
     if (!peers.has(socket)) {
-      const certificate = socket.getPeerX509Certificate();
+      const certificate = peerCertificate(socket);
       let id: { issuer: string; serial: string } | null = null;
       try {
         id = certificate ? issuerAndSerial(certificate.raw) : null;

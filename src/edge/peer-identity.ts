@@ -5,10 +5,24 @@ import type { TLSSocket } from 'node:tls';
 import type { PeerCertificateIdentity, PeerFacts } from '../identity/types.js';
 
 const cache = new WeakMap<TLSSocket, PeerFacts>();
+const certificates = new WeakMap<TLSSocket, X509Certificate | null>();
+
+/**
+ * The peer's leaf certificate, read once per connection: every getPeerX509Certificate() call parses it again
+ * (~120 µs here), and identity, admission (key size, OCSP) and revocation all need it.
+ */
+export function peerCertificate(socket: TLSSocket): X509Certificate | undefined {
+  let certificate = certificates.get(socket);
+  if (certificate === undefined) {
+    certificate = socket.getPeerX509Certificate() ?? null;
+    certificates.set(socket, certificate);
+  }
+  return certificate ?? undefined;
+}
 
 /** Reads CN, SAN dNSNames and the SHA-256 fingerprint of the peer's leaf certificate. */
 export function peerIdentity(socket: TLSSocket): PeerCertificateIdentity | undefined {
-  const x509 = socket.getPeerX509Certificate();
+  const x509 = peerCertificate(socket);
   return x509 ? certificateIdentity(x509) : undefined;
 }
 

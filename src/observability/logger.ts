@@ -81,11 +81,26 @@ export function stdoutDestination(opts: LogOutputOptions = {}): pino.Destination
   return stream;
 }
 
+let stampedAt = -1;
+let stamp = '';
+/**
+ * pino's isoTime, made once per millisecond: under load several request lines share a millisecond, and building the
+ * ISO string was ~1 % of a keep-alive GET's CPU.
+ */
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== stampedAt) {
+    stampedAt = now;
+    stamp = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return stamp;
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const options: LoggerOptions = {
     level,
     base: { service: 'nems-gateway' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     redact: { paths: [...REDACT_PATHS], censor: REDACTED },
     formatters: { level: (label) => ({ level: label }) },
     hooks: { streamWrite: scrubLogLine },

@@ -54,15 +54,18 @@ export class CachedPdsLookup implements PdsLookup {
     this.#epoch++;
   }
 
-  async lookup(nhsNumber: string, requestId: string): Promise<PdsOutcome> {
+  cached(nhsNumber: string): PdsOutcome | undefined {
     const started = performance.now();
     this.#checkGeneration();
-
     const cached = this.#cache.get(nhsNumber);
-    if (cached !== undefined) {
-      this.#observe(cached.result, 'hit', started);
-      return cached;
-    }
+    if (cached !== undefined) this.#observe(cached.result, 'hit', started);
+    return cached;
+  }
+
+  async lookup(nhsNumber: string, requestId: string): Promise<PdsOutcome> {
+    const cached = this.cached(nhsNumber);
+    if (cached !== undefined) return cached;
+    const started = performance.now();
 
     const pending = this.#inflight.get(nhsNumber);
     if (pending) {

@@ -51,6 +51,11 @@ export class PdsUnavailableError extends Error {
 export interface PdsLookup {
   /** Looks up one 10-digit, modulus-11-valid NHS number. Rejects with PdsUnavailableError, never with other errors. */
   lookup(nhsNumber: string, requestId: string): Promise<PdsOutcome>;
+  /**
+   * The outcome a cache already holds for this number (counted as a hit), or undefined: lets a request whose numbers
+   * are all cached be judged without a promise or a deadline timer. Only a caching lookup has it.
+   */
+  cached?(nhsNumber: string): PdsOutcome | undefined;
   /** Readiness for /readyz: a local store is ready once loaded; a remote PDS when its last call succeeded. */
   ready(): Promise<{ ok: boolean; reason: string }>;
   close(): Promise<void>;

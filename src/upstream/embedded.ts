@@ -35,6 +35,7 @@ export class EmbeddedUpstream implements Upstream {
       }
       // A create or publish already took effect; the client leaving only means nobody reads the answer.
       if (clientGone || res.destroyed) throw new UpstreamError('aborted', 'client went away');
+      res.cork(); // head and body in one write (see undici-forwarder.ts)
       res.writeHead(response.status, endToEndResponseHeaders(response.headers));
       res.end(response.body);
       return { status: response.status, upstreamMs: performance.now() - started };

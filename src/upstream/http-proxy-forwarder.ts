@@ -122,6 +122,7 @@ export class HttpProxyForwarder implements Upstream {
             res.end();
             return;
           }
+          res.cork(); // head and body in one write (see undici-forwarder.ts)
           res.writeHead(status, headers);
           res.end(chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : Buffer.concat(chunks, size));
         });

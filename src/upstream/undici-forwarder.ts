@@ -169,6 +169,9 @@ export class UndiciForwarder implements Upstream {
         onResponseEnd() {
           responseEnded = true;
           if (chunks) {
+            // Head and body in one write (one TLS record run, one syscall): Node writes the head on its own before a
+            // Buffer body unless the socket is corked; end() uncorks it fully.
+            res.cork();
             res.writeHead(status, responseHeaders);
             res.end(chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : Buffer.concat(chunks, buffered));
           } else {
