@@ -2,14 +2,27 @@
 // engine): a linear pre-scan that refuses what must never reach a parser (DTD, entities, processing instructions,
 // CDATA, excess depth, element count or attribute size), then fast-xml-parser with entity processing off, then
 // normalisation into the typed tree.
-import { XMLParser } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
+import type { XMLParser as XMLParserClass } from 'fast-xml-parser';
 import {
   ATTRIBUTE_ENTITY_PROBLEM, BAD_TEXT_REFERENCE, TEXT_ENTITY_PROBLEM, checkAttributeValue, checkCharacterData, decodeXmlText, fail, isReservedName, normaliseAttributeWhitespace, scanAttributes,
   scanName, skipSpace, skipXmlDeclaration,
   type XmlElement, type XmlLimits, type XmlParseFailure, type XmlParseResult,
 } from './xml-model.js';
 
-const parser = new XMLParser({
+/**
+ * Built on first use: the default engine is single-pass, and loading fast-xml-parser costs ~4 MB of RSS a gateway
+ * that never parses with it should not pay.
+ */
+let parser: XMLParserClass | undefined;
+function xmlParser(): XMLParserClass {
+  if (parser) return parser;
+  const { XMLParser } = createRequire(import.meta.url)('fast-xml-parser') as typeof import('fast-xml-parser');
+  parser = new XMLParser(PARSER_OPTIONS);
+  return parser;
+}
+
+const PARSER_OPTIONS: ConstructorParameters<typeof XMLParserClass>[0] = {
   preserveOrder: true,
   ignoreAttributes: false,
   attributeNamePrefix: '',
@@ -27,7 +40,7 @@ const parser = new XMLParser({
   maxNestedTags: 1024,
   // No callbacks read the path, so skip building a path string per tag and attribute (about 13% of its time).
   jPath: false,
-});
+};
 
 /** Parses an already decoded document (see decodeXmlBody). Never throws. */
 export function parseDecodedXmlWithFastXmlParser(text: string, lim: XmlLimits): XmlParseResult {
@@ -35,7 +48,7 @@ export function parseDecodedXmlWithFastXmlParser(text: string, lim: XmlLimits): 
   if (scanned) return scanned;
   let raw: unknown;
   try {
-    raw = parser.parse(text);
+    raw = xmlParser().parse(text);
   } catch {
     return fail('not-well-formed', 'XML is not well formed');
   }
