@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
-import { peerFacts, peerIdentity } from '../../src/edge/peer-identity.js';
+import { peerCertificate, peerFacts, peerIdentity } from '../../src/edge/peer-identity.js';
 import { EndpointResolver } from '../../src/identity/endpoint-resolver.js';
 import type { Endpoint, EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from '../../src/identity/types.js';
 
@@ -31,8 +31,24 @@ function certificate(cn: string | undefined, altNames: AltName[]): X509Certifica
   return new X509Certificate(forge.pki.certificateToPem(cert));
 }
 
-function socketWith(x509: X509Certificate | undefined, authorized = true): TLSSocket {
-  return { authorized, remoteAddress: '127.0.0.1', getPeerX509Certificate: () => x509 } as unknown as TLSSocket;
+/**
+ * A verified socket as the edge sees it: getPeerCertificate() gives the leaf's DER. getPeerX509Certificate() throws:
+ * on Node 20 it leaks native memory per call, so the edge must never use it (src/edge/peer-identity.ts).
+ */
+function socketWith(x509: X509Certificate | undefined, authorized = true): TLSSocket & { readonly reads: number } {
+  const socket = {
+    authorized,
+    remoteAddress: '127.0.0.1',
+    reads: 0,
+    getPeerCertificate() {
+      socket.reads++;
+      return x509 ? { raw: x509.raw } : {};
+    },
+    getPeerX509Certificate: () => {
+      throw new Error('getPeerX509Certificate leaks native memory on Node 20: use getPeerCertificate().raw');
+    },
+  };
+  return socket as unknown as TLSSocket & { readonly reads: number };
 }
 
 /** What the lifecycle does for each request on a connection: the connection's peer facts, resolved to an endpoint. */
@@ -93,6 +109,25 @@ describe('peerIdentity', () => {
 
   it('is undefined when the peer sent no certificate', () => {
     expect(peerIdentity(socketWith(undefined))).toBeUndefined();
+  });
+});
+
+describe('peerCertificate: the leaf read once per connection', () => {
+  it('parses the certificate once, from getPeerCertificate().raw, however many times it is asked for', () => {
+    const x509 = certificate('gp-system.example.nhs.uk', ['gp-system.example.nhs.uk']);
+    const socket = socketWith(x509);
+    const first = peerCertificate(socket);
+    expect(first?.fingerprint256).toBe(x509.fingerprint256);
+    expect(peerCertificate(socket)).toBe(first);
+    expect(peerIdentity(socket)?.subjectCn).toBe('gp-system.example.nhs.uk');
+    expect(socket.reads).toBe(1);
+  });
+
+  it('is undefined, and remembered as such, when the peer sent no certificate', () => {
+    const socket = socketWith(undefined);
+    expect(peerCertificate(socket)).toBeUndefined();
+    expect(peerCertificate(socket)).toBeUndefined();
+    expect(socket.reads).toBe(1);
   });
 });
 
