@@ -4,15 +4,13 @@
 // nems_gateway_rule_violations_total; with profile strict both are refused with the Spine code of the first rule
 // they break. `replay` (src/cli/replay.ts) decides the same requests offline exactly as the live gateway did.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type RunningApp } from '../../src/app.js';
+import type { RunningApp } from '../../src/app.js';
 import { createReplayer, parseReplayRecords, type ReplayOutcome } from '../../src/cli/replay.js';
 import type { Config } from '../../src/config/schema.js';
 import { openEndpointRegistry } from '../../src/identity/open-registry.js';
-import { createMetrics } from '../../src/observability/metrics.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { openPdsLookup } from '../../src/pds/index.js';
 import { cohortManagerCreate, COHORT_MANAGER_RULES, prmCreate, PRM_RULES, replayLine, type ClientRequest } from '../helpers/client-shapes.js';
-import { createPki, send, spineCodeOf, testConfig, type Pki } from '../helpers/e2e.js';
+import { createPki, send, spineCodeOf, startTestApp, testConfig, type Pki } from '../helpers/e2e.js';
 import { rmSync } from 'node:fs';
 
 const REQUEST_MESSAGES = new Set(['request forwarded', 'request rejected']);
@@ -29,7 +27,7 @@ const running: Record<'compatible' | 'strict', Running | undefined> = { compatib
 async function start(profile: 'compatible' | 'strict'): Promise<Running> {
   const lines: string[] = [];
   const config = testConfig(pki, { patch: (raw) => { raw.policy = { profile }; raw.logging = { level: 'info', bufferBytes: 0 }; } });
-  const app = await startApp({ config, logger: createLogger('info', { write: (s: string) => void lines.push(s) }), metrics: createMetrics({ collectDefault: false }) });
+  const app = await startTestApp(config, { logLines: lines });
   return { app, config, lines };
 }
 

@@ -3,38 +3,22 @@
 // the upstream; bodies and responses pass byte for byte.
 import { connect as tlsConnect } from 'node:tls';
 import { Agent } from 'node:https';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { send, spineCodeOf, startTestApp, testConfig, usePkiAndUpstream, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION_XML } from '../helpers/bodies.js';
 
 const READ_PATH = '/STU3/Subscription/abc';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-usePkiAndUpstream((p, u) => {
-  pki = p;
-  upstream = u;
-});
+const shared = usePkiAndUpstream();
+const { pki, upstream } = shared;
 
 describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarder', (engine) => {
-  let app: RunningApp;
-  let port: number;
-
-  beforeAll(async () => {
-    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url, patch: (raw) => { raw.upstream.engine = engine; } }));
-    port = app.gateway.port;
-  });
-  afterAll(async () => {
-    await app?.stop();
-  });
-  beforeEach(async () => {
-    await upstream.reset();
-  });
+  const gateway = useTestGateway({ shared, patch: (raw) => { raw.upstream.engine = engine; }, resetUpstreamBeforeEach: true });
+  const { app } = gateway;
 
   it('forwards a correct read from gp-system to the upstream and relays its response unchanged', async () => {
-    const res = await send(pki, port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'X-Request-ID': 'trace-123' } });
+    const res = await send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'X-Request-ID': 'trace-123' } });
     expect(res.status).toBe(200);
     expect(res.text).toBe('<Subscription xmlns="http://hl7.org/fhir"><id value="echo"/></Subscription>');
     expect(res.headers['x-request-id']).toBe('trace-123');
@@ -50,7 +34,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it('generates a UUID X-Request-ID when the client sends none and echoes it', async () => {
-    const res = await send(pki, port, { client: 'gp-system', path: READ_PATH, headers: nemsHeaders('gp-system', 'read') });
+    const res = await send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: nemsHeaders('gp-system', 'read') });
     expect(res.status).toBe(200);
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(res.headers['x-upstream-seen-request-id']).toBe(res.headers['x-request-id']);
@@ -58,7 +42,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
 
   it('passes a subscription body byte for byte and returns the upstream body byte for byte', async () => {
     const body = Buffer.from(EXPLICIT_SUBSCRIPTION_XML);
-    const res = await send(pki, port, {
+    const res = await send(pki, gateway.port, {
       client: 'gp-system', method: 'POST', path: '/STU3/Subscription', body,
       headers: nemsHeaders('gp-system', 'create', { contentType: 'application/fhir+xml' }),
     });
@@ -70,7 +54,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it('rejects a CA-verified certificate whose FQDN is not registered with 403 ACCESS_DENIED and forwards nothing', async () => {
-    const res = await send(pki, port, { client: 'unregistered', path: READ_PATH, headers: nemsHeaders('gp-system', 'read') });
+    const res = await send(pki, gateway.port, { client: 'unregistered', path: READ_PATH, headers: nemsHeaders('gp-system', 'read') });
     expect(res.status).toBe(403);
     expect(spineCodeOf(res.text)).toBe('ACCESS_DENIED');
     expect(res.headers['content-type']).toBe('application/xml+fhir;charset=utf-8');
@@ -80,14 +64,14 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it.each(['untrusted', 'expired', 'revoked', 'none'] as const)('fails the TLS handshake for the %s client certificate', async (client) => {
-    await expect(send(pki, port, { client, path: READ_PATH, headers: nemsHeaders('gp-system', 'read') })).rejects.toThrow();
+    await expect(send(pki, gateway.port, { client, path: READ_PATH, headers: nemsHeaders('gp-system', 'read') })).rejects.toThrow();
     expect((await upstream.stats()).count).toBe(0);
   });
 
   it('refuses TLS 1.1', async () => {
     const attempt = new Promise<void>((resolve, reject) => {
       const socket = tlsConnect({
-        host: '127.0.0.1', port, ca: pki.read('ca.pem'), cert: pki.read('gp-system.pem'), key: pki.read('gp-system-key.pem'),
+        host: '127.0.0.1', port: gateway.port, ca: pki.read('ca.pem'), cert: pki.read('gp-system.pem'), key: pki.read('gp-system-key.pem'),
         servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1',
       });
       socket.once('secureConnect', () => {
@@ -100,7 +84,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it('strips inbound identity headers and Connection-named headers, then adds its own', async () => {
-    const res = await send(pki, port, {
+    const res = await send(pki, gateway.port, {
       client: 'gp-system', path: READ_PATH,
       headers: {
         ...nemsHeaders('gp-system', 'read'),
@@ -122,7 +106,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it('answers 413 PAYLOAD_TOO_LARGE for a body over the route limit and forwards nothing', async () => {
-    const res = await send(pki, port, {
+    const res = await send(pki, gateway.port, {
       client: 'gp-system', method: 'POST', path: '/STU3/Subscription', body: Buffer.alloc(300 * 1024, 0x20),
       headers: nemsHeaders('gp-system', 'create', { contentType: 'application/fhir+xml' }),
     });
@@ -132,14 +116,14 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it('answers 413 for request headers over the configured size', async () => {
-    const res = await send(pki, port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'X-Big': 'a'.repeat(20_000) } });
+    const res = await send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'X-Big': 'a'.repeat(20_000) } });
     expect(res.status).toBe(413);
     expect((await upstream.stats()).count).toBe(0);
   });
 
   it('answers 400 to malformed HTTP', async () => {
     const reply = await new Promise<string>((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port, ca: pki.read('ca.pem'), cert: pki.read('gp-system.pem'), key: pki.read('gp-system-key.pem'), servername: 'localhost' });
+      const socket = tlsConnect({ host: '127.0.0.1', port: gateway.port, ca: pki.read('ca.pem'), cert: pki.read('gp-system.pem'), key: pki.read('gp-system-key.pem'), servername: 'localhost' });
       let data = '';
       socket.on('data', (c: Buffer) => (data += c.toString()));
       socket.on('end', () => resolve(data));
@@ -152,7 +136,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
 
   it('applies the same checks and headers to Expect: 100-continue requests', async () => {
     const body = Buffer.from(EXPLICIT_SUBSCRIPTION_XML);
-    const ok = await send(pki, port, {
+    const ok = await send(pki, gateway.port, {
       client: 'gp-system', method: 'POST', path: '/STU3/Subscription', body,
       headers: { ...nemsHeaders('gp-system', 'create', { contentType: 'application/fhir+xml' }), Expect: '100-continue', 'X-Forwarded-Client-Cert': 'forged' },
     });
@@ -164,7 +148,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
     expect(Buffer.from(stats.received[0]!.body, 'base64').equals(body)).toBe(true);
 
     const headers = nemsHeaders('gp-system', 'create', { contentType: 'application/fhir+xml' });
-    const bad = await send(pki, port, {
+    const bad = await send(pki, gateway.port, {
       client: 'gp-system', method: 'POST', path: '/STU3/Subscription', body,
       headers: { ...headers, Authorization: 'Bearer not-a-jwt', Expect: '100-continue' },
     });
@@ -176,7 +160,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   it('destroys the upstream request when the client goes away (no socket left behind)', async () => {
     const baseline = (await upstream.stats()).openSockets;
     const agent = new Agent({ keepAlive: false });
-    const pending = send(pki, port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-hang': '1' }, agent, timeoutMs: 300 });
+    const pending = send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-hang': '1' }, agent, timeoutMs: 300 });
     await expect(pending).rejects.toThrow();
     let open = Infinity;
     for (let i = 0; i < 50 && open > baseline; i++) {
@@ -188,7 +172,7 @@ describe.each(['undici', 'http-proxy'] as const)('mTLS edge with the %s forwarde
   });
 
   it('answers 504 GATEWAY_TIMEOUT when the upstream does not answer in time', async () => {
-    const res = await send(pki, port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-delay-ms': '4000' } });
+    const res = await send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-delay-ms': '4000' } });
     expect(res.status).toBe(504);
     expect(spineCodeOf(res.text)).toBe('GATEWAY_TIMEOUT');
   });

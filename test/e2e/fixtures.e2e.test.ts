@@ -2,9 +2,8 @@
 // outcome stated per file; then the NHS-number and PDS outcomes on the publish path. Nothing that is rejected, and
 // nothing carrying an unverified NHS number, reaches the upstream.
 import { describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
 import { readNemsExample } from '../helpers/nems-examples.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, useTestGateway } from '../helpers/e2e.js';
 import { explicitCriteria, EXPLICIT_SUBSCRIPTION, subscriptionXml } from '../helpers/bodies.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
@@ -38,18 +37,7 @@ const FIXTURES: readonly { file: string; code: string; expect: 'forwarded' | { s
   { file: 'vaccinations-1-new.xml', code: 'Professionalcontacts', expect: { status: 422, code: 'INVALID_RESOURCE' } },
 ];
 
-let pki: Pki;
-let upstream: CountingUpstream;
-let app: RunningApp;
-
-usePkiAndUpstream(
-  async (p, u) => {
-    pki = p;
-    upstream = u;
-    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-  },
-  () => app?.stop(),
-);
+const { pki, upstream, app } = useTestGateway();
 
 async function publish(body: Buffer, code = 'Vaccinations') {
   await upstream.reset();

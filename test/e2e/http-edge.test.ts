@@ -1,9 +1,8 @@
 // The HTTP edge against clients that write raw bytes (issue 13, D2 D18 D3 D5 D6 D9): pipelined requests after a
 // rejection, stray bytes after `Connection: close`, HTTP/1.0 pipelining, headers named in Connection, identity
 // header spellings, request-line versions and Host. Real TLS, real upstream process that counts what it receives.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
-import { startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION_XML, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
 import { rawExchange, rawRequest } from '../helpers/raw-client.js';
@@ -11,19 +10,8 @@ import { rawExchange, rawRequest } from '../helpers/raw-client.js';
 const READ_PATH = '/STU3/Subscription/abc';
 const CREATE_PATH = '/STU3/Subscription';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-let app: RunningApp;
-let port: number;
-usePkiAndUpstream(
-  async (p, u) => {
-    pki = p;
-    upstream = u;
-    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-    port = app.gateway.port;
-  },
-  () => app?.stop(),
-);
+const gateway = useTestGateway({ resetUpstreamBeforeEach: true });
+const { pki, upstream, app } = gateway;
 
 const validRead = (extra: Record<string, string> = {}) => rawRequest('GET', READ_PATH, { ...nemsHeaders('gp-system', 'read'), ...extra });
 const rejectedRead = () => {
@@ -47,13 +35,9 @@ async function expectNothingInFlight(): Promise<void> {
   expect(await inFlightGauge()).toBe(0);
 }
 
-beforeEach(async () => {
-  await upstream.reset();
-});
-
 describe('one request per rejection (D2, D18)', () => {
   it('answers a rejected request with Connection: close and never executes a request pipelined behind it', async () => {
-    const exchange = await rawExchange(pki, port, [Buffer.concat([rejectedRead(), validRead(), validCreate()])]);
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([rejectedRead(), validRead(), validCreate()])]);
     expect(exchange.responses).toHaveLength(1);
     expect(exchange.responses[0]!.status).toBe(400);
     expect(exchange.responses[0]!.headers.connection).toBe('close');
@@ -63,7 +47,7 @@ describe('one request per rejection (D2, D18)', () => {
   });
 
   it('ignores a request that arrives after the rejection in a later write on the same connection', async () => {
-    const exchange = await rawExchange(pki, port, [rejectedRead(), validRead()], { gapMs: 1 });
+    const exchange = await rawExchange(pki, gateway.port, [rejectedRead(), validRead()], { gapMs: 1 });
     expect(exchange.responses.map((r) => r.status)).toEqual([400]);
     expect((await upstream.stats()).count).toBe(0);
     await expectNothingInFlight();
@@ -71,21 +55,21 @@ describe('one request per rejection (D2, D18)', () => {
 
   it('leaves nothing in flight after many rejected-then-pipelined exchanges', async () => {
     for (let round = 0; round < 5; round++) {
-      await Promise.all(Array.from({ length: 10 }, () => rawExchange(pki, port, [Buffer.concat([rejectedRead(), validCreate(), validRead()])])));
+      await Promise.all(Array.from({ length: 10 }, () => rawExchange(pki, gateway.port, [Buffer.concat([rejectedRead(), validCreate(), validRead()])])));
     }
     expect((await upstream.stats()).count).toBe(0);
     await expectNothingInFlight();
   });
 
   it('still answers pipelined valid requests in order on a keep-alive connection', async () => {
-    const exchange = await rawExchange(pki, port, [Buffer.concat([validRead({ 'X-Request-ID': 'one' }), validRead({ 'X-Request-ID': 'two' }), validRead({ 'X-Request-ID': 'three', Connection: 'close' })])]);
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([validRead({ 'X-Request-ID': 'one' }), validRead({ 'X-Request-ID': 'two' }), validRead({ 'X-Request-ID': 'three', Connection: 'close' })])]);
     expect(exchange.responses.map((r) => [r.status, r.headers['x-request-id']])).toEqual([[200, 'one'], [200, 'two'], [200, 'three']]);
     expect((await upstream.stats()).received.map((r) => r.headers['x-request-id'])).toEqual(['one', 'two', 'three']);
     await expectNothingInFlight();
   });
 
   it('stops at the first rejection among pipelined requests: earlier ones answered, later ones never run', async () => {
-    const exchange = await rawExchange(pki, port, [Buffer.concat([validRead({ 'X-Request-ID': 'first' }), rejectedRead(), validRead({ 'X-Request-ID': 'after' })])]);
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([validRead({ 'X-Request-ID': 'first' }), rejectedRead(), validRead({ 'X-Request-ID': 'after' })])]);
     expect(exchange.responses.map((r) => r.status)).toEqual([200, 400]);
     expect(exchange.responses[1]!.headers.connection).toBe('close');
     expect((await upstream.stats()).received.map((r) => r.headers['x-request-id'])).toEqual(['first']);
@@ -98,7 +82,7 @@ describe('requests that end their connection (D3)', () => {
     const publish = rawRequest('POST', '/STU3/Events/1/$process-message', {
       ...nemsHeaders('child-health', 'publish', { contentType: 'application/fhir+xml' }), Connection: 'close',
     }, VACCINATION_PUBLISH_XML);
-    const exchange = await rawExchange(pki, port, [Buffer.concat([publish, Buffer.from('X')])], { client: 'child-health' });
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([publish, Buffer.from('X')])], { client: 'child-health' });
     expect(exchange.responses.map((r) => r.status)).toEqual([201]);
     expect(exchange.closedByGateway).toBe(true);
     const stats = await upstream.stats();
@@ -107,7 +91,7 @@ describe('requests that end their connection (D3)', () => {
   });
 
   it('answers a valid create sent with Connection: close and one stray byte with the upstream answer, not a raw 400', async () => {
-    const exchange = await rawExchange(pki, port, [Buffer.concat([validCreate({ Connection: 'close' }), Buffer.from('X')])]);
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([validCreate({ Connection: 'close' }), Buffer.from('X')])]);
     expect(exchange.responses.map((r) => r.status)).toEqual([201]);
     expect(exchange.closedByGateway).toBe(true);
     expect((await upstream.stats()).count).toBe(1);
@@ -116,7 +100,7 @@ describe('requests that end their connection (D3)', () => {
 
   it('answers an HTTP/1.0 request and never executes the request pipelined after it', async () => {
     const first = rawRequest('GET', READ_PATH, { ...nemsHeaders('gp-system', 'read'), 'X-Request-ID': 'http10' }, undefined, 'HTTP/1.0');
-    const exchange = await rawExchange(pki, port, [Buffer.concat([first, validCreate({ 'X-Request-ID': 'smuggled' })])]);
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([first, validCreate({ 'X-Request-ID': 'smuggled' })])]);
     expect(exchange.responses.map((r) => r.status)).toEqual([200]);
     expect(exchange.responses[0]!.headers['x-request-id']).toBe('http10');
     expect(exchange.closedByGateway).toBe(true);
@@ -125,7 +109,7 @@ describe('requests that end their connection (D3)', () => {
   });
 
   it('answers a valid request followed by garbage with its own answer and executes nothing after it', async () => {
-    const exchange = await rawExchange(pki, port, [Buffer.concat([validRead({ 'X-Request-ID': 'real' }), Buffer.from('NOT HTTP AT ALL\r\n\r\n'), validCreate()])]);
+    const exchange = await rawExchange(pki, gateway.port, [Buffer.concat([validRead({ 'X-Request-ID': 'real' }), Buffer.from('NOT HTTP AT ALL\r\n\r\n'), validCreate()])]);
     expect(exchange.responses.map((r) => r.status)).toEqual([200]);
     expect(exchange.responses[0]!.headers['x-request-id']).toBe('real');
     expect(exchange.closedByGateway).toBe(true);
@@ -136,7 +120,7 @@ describe('requests that end their connection (D3)', () => {
 
 describe('headers named in Connection (D5)', () => {
   it.each(['fromASID', 'toASID', 'InteractionID', 'Authorization', 'Content-Type'])('rejects a create whose Connection names %s (400) and forwards nothing', async (name) => {
-    const exchange = await rawExchange(pki, port, [validCreate({ Connection: `keep-alive, ${name}` })]);
+    const exchange = await rawExchange(pki, gateway.port, [validCreate({ Connection: `keep-alive, ${name}` })]);
     expect(exchange.responses.map((r) => r.status)).toEqual([400]);
     expect(exchange.responses[0]!.body).toContain('BAD_REQUEST');
     expect(exchange.responses[0]!.body).toContain(name);
@@ -144,7 +128,7 @@ describe('headers named in Connection (D5)', () => {
   });
 
   it('still drops an unchecked header the client names in Connection, and forwards the request', async () => {
-    const exchange = await rawExchange(pki, port, [validRead({ Connection: 'close, X-Hop-Only', 'X-Hop-Only': 'x' })]);
+    const exchange = await rawExchange(pki, gateway.port, [validRead({ Connection: 'close, X-Hop-Only', 'X-Hop-Only': 'x' })]);
     expect(exchange.responses.map((r) => r.status)).toEqual([200]);
     const forwarded = (await upstream.stats()).received[0]!.headers;
     expect(forwarded['x-hop-only']).toBeUndefined();
@@ -172,7 +156,7 @@ describe('gateway-owned identity headers in any spelling (D6)', () => {
   ];
 
   it('drops every spelling and variant before forwarding', async () => {
-    const exchange = await rawExchange(pki, port, [validRead(Object.fromEntries(spoofed))], { stopAfterResponses: 1 });
+    const exchange = await rawExchange(pki, gateway.port, [validRead(Object.fromEntries(spoofed))], { stopAfterResponses: 1 });
     expect(exchange.responses.map((r) => r.status)).toEqual([200]);
     const received = (await upstream.stats()).received[0]!;
     const names = received.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
@@ -187,7 +171,7 @@ describe('gateway-owned identity headers in any spelling (D6)', () => {
 
 describe('request line and Host (D9)', () => {
   it.each(['HTTP/2.0', 'HTTP/1.2', 'HTTP/3.0'])('refuses a %s request line and forwards nothing', async (version) => {
-    const exchange = await rawExchange(pki, port, [rawRequest('GET', READ_PATH, nemsHeaders('gp-system', 'read'), undefined, version)]);
+    const exchange = await rawExchange(pki, gateway.port, [rawRequest('GET', READ_PATH, nemsHeaders('gp-system', 'read'), undefined, version)]);
     expect(exchange.responses).toHaveLength(1);
     expect(exchange.responses[0]!.status).toBeGreaterThanOrEqual(400);
     expect(exchange.closedByGateway).toBe(true);
@@ -196,23 +180,23 @@ describe('request line and Host (D9)', () => {
 
   it('refuses two Host headers (400) and forwards nothing', async () => {
     const headers: Array<[string, string]> = [['Host', 'localhost'], ['Host', 'evil.example'], ...Object.entries(nemsHeaders('gp-system', 'read'))];
-    const exchange = await rawExchange(pki, port, [rawRequest('GET', READ_PATH, headers)]);
+    const exchange = await rawExchange(pki, gateway.port, [rawRequest('GET', READ_PATH, headers)]);
     expect(exchange.responses.map((r) => r.status)).toEqual([400]);
     expect((await upstream.stats()).count).toBe(0);
   });
 
   it('refuses an HTTP/1.1 request without Host (400) with an OperationOutcome', async () => {
     const head = `GET ${READ_PATH} HTTP/1.1\r\n${Object.entries(nemsHeaders('gp-system', 'read')).map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`;
-    const exchange = await rawExchange(pki, port, [head]);
+    const exchange = await rawExchange(pki, gateway.port, [head]);
     expect(exchange.responses.map((r) => r.status)).toEqual([400]);
     expect(exchange.responses[0]!.body).toContain('BAD_REQUEST');
     expect((await upstream.stats()).count).toBe(0);
   });
 
   it('accepts HTTP/1.0 with one Host and HTTP/1.1 with one Host', async () => {
-    const ten = await rawExchange(pki, port, [rawRequest('GET', READ_PATH, nemsHeaders('gp-system', 'read'), undefined, 'HTTP/1.0')]);
+    const ten = await rawExchange(pki, gateway.port, [rawRequest('GET', READ_PATH, nemsHeaders('gp-system', 'read'), undefined, 'HTTP/1.0')]);
     expect(ten.responses.map((r) => r.status)).toEqual([200]);
-    const eleven = await rawExchange(pki, port, [validRead({ Connection: 'close' })]);
+    const eleven = await rawExchange(pki, gateway.port, [validRead({ Connection: 'close' })]);
     expect(eleven.responses.map((r) => r.status)).toEqual([200]);
   });
 });

@@ -4,11 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type RunningApp } from '../../src/app.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics } from '../../src/observability/metrics.js';
+import type { RunningApp } from '../../src/app.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { createPki, send, spineCodeOf, testConfig, type ClientResponse, type Pki } from '../helpers/e2e.js';
+import { createPki, send, spineCodeOf, startTestApp, testConfig, type ClientResponse, type Pki } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
 const EXAMPLES = join(PROJECT_ROOT, 'docs', 'examples');
@@ -41,11 +39,7 @@ function requestLines(): Record<string, any>[] {
 beforeAll(async () => {
   pki = createPki();
   const config = testConfig(pki, { patch: (raw) => { raw.logging.level = 'info'; } });
-  app = await startApp({
-    config,
-    logger: createLogger('info', { write: (s: string) => void lines.push(s) }),
-    metrics: createMetrics({ collectDefault: false }),
-  });
+  app = await startTestApp(config, { logLines: lines });
 
   await run('create', {
     client: 'gp-system', method: 'POST', path: '/STU3/Subscription', body: SUBSCRIPTION_XML,

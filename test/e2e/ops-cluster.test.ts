@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPolicyCases } from '../pipeline/policy-cases.js';
-import { send, spineCodeOf, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION, explicitCriteria, subscriptionXml, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
 import { adminGet, eventually, metricSum, promtool, promtoolCheckMetrics } from '../helpers/ops-admin.js';
@@ -46,19 +46,11 @@ async function startCluster(pki: Pki, upstreamUrl: string | undefined, cleanups:
 const workersThatServed = (cli: CliProcess, from = 0) =>
   new Set(cli.logs.slice(from).filter((l) => l.msg.startsWith('request ') || l.msg === 'upstream failure').map((l) => l.worker));
 
-let pki: Pki;
-let upstream: CountingUpstream;
+const { pki, upstream } = usePkiAndUpstream();
 const cleanups: Array<() => void> = [];
-
-usePkiAndUpstream(
-  (p, u) => {
-    pki = p;
-    upstream = u;
-  },
-  () => {
-    for (const cleanup of cleanups.reverse()) cleanup();
-  },
-);
+afterAll(() => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+});
 
 describe('cluster mode (2 workers) in front of a remote upstream', () => {
   let cluster: Cluster;

@@ -7,9 +7,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { send, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { adminGet, eventually, metricSum } from '../helpers/ops-admin.js';
 import { startCli, startCliGateway, writeCliConfig, type CliProcess } from '../helpers/ops-cli.js';
@@ -17,19 +17,11 @@ import { replaceFile } from '../helpers/ops-files.js';
 
 const READ_PATH = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 
-let pki: Pki;
-let upstream: CountingUpstream;
+const { pki, upstream } = usePkiAndUpstream();
 const cleanups: Array<() => void> = [];
-
-usePkiAndUpstream(
-  (p, u) => {
-    pki = p;
-    upstream = u;
-  },
-  () => {
-    for (const cleanup of cleanups) cleanup();
-  },
-);
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 /** A TCP connection attempt: 'refused' when nothing listens any more. */
 function tcpProbe(port: number): Promise<'connected' | 'refused' | string> {

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, startTestApp, testConfig, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { EXPLICIT_SUBSCRIPTION_XML } from '../helpers/bodies.js';
 import { copyConfigFiles, type ConfigFiles } from '../helpers/ops-files.js';
@@ -15,12 +15,7 @@ import { adminGet, closedPort, handshake, metricLabels, metricSum, parseSamples,
 
 const READ_PATH = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-usePkiAndUpstream((p, u) => {
-  pki = p;
-  upstream = u;
-});
+const { pki, upstream } = usePkiAndUpstream();
 
 describe('metrics scraped from the admin port after real traffic', () => {
   let app: RunningApp;

@@ -1,15 +1,10 @@
 // Drain with a readiness grace: /readyz fails first while the listener still serves, then it closes.
 import { expect, it } from 'vitest';
 import { adminGet } from '../helpers/ops-admin.js';
-import { send, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, startTestApp, testConfig, usePkiAndUpstream } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-usePkiAndUpstream((p, u) => {
-  pki = p;
-  upstream = u;
-});
+const { pki, upstream } = usePkiAndUpstream();
 
 it('fails /readyz with "draining" for lifecycle.readinessGraceMs while still serving, then stops accepting', async () => {
   const app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url, patch: (raw) => { raw.lifecycle.readinessGraceMs = 600; } }));

@@ -1,30 +1,18 @@
 // W3C traceparent end to end (issue 14 point 4): accepted or created, forwarded upstream with the gateway's own
 // span as the parent, its trace id on the request log line; an invalid one starts a new trace and is never refused.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startApp, type RunningApp } from '../../src/app.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics } from '../../src/observability/metrics.js';
-import { send, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { send, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
 const READ_PATH = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_PARENT = '00f067aa0ba902b7';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-let app: RunningApp;
 const lines: string[] = [];
-
-usePkiAndUpstream(async (p, u) => {
-  pki = p;
-  upstream = u;
-  const config = testConfig(pki, { upstreamUrl: upstream.url, patch: (raw) => { raw.logging = { level: 'info', bufferBytes: 0 }; } });
-  app = await startApp({ config, logger: createLogger('info', { write: (s: string) => void lines.push(s) }), metrics: createMetrics({ collectDefault: false }) });
-}, () => app?.stop());
-
-beforeEach(async () => {
-  await upstream.reset();
+const { pki, upstream, app } = useTestGateway({
+  patch: (raw) => { raw.logging = { level: 'info', bufferBytes: 0 }; },
+  logLines: lines,
+  resetUpstreamBeforeEach: true,
 });
 
 async function readWith(id: string, extra: Record<string, string>) {

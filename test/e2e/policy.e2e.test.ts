@@ -2,24 +2,12 @@
 // (body and NHS-number stages included) and a real upstream process. Every rejected case must reach nothing;
 // every accepted case must reach the upstream with the client's exact bytes and the expected MIME headers.
 import { describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
 import { buildPolicyCases } from '../pipeline/policy-cases.js';
 import { policyBody } from '../helpers/policy-bodies.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, useTestGateway } from '../helpers/e2e.js';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-let app: RunningApp;
+const { pki, upstream, app } = useTestGateway();
 const cases = buildPolicyCases(Date.now());
-
-usePkiAndUpstream(
-  async (p, u) => {
-    pki = p;
-    upstream = u;
-    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-  },
-  () => app?.stop(),
-);
 
 describe('issue 3 policy cases end to end through mTLS', () => {
   it('has at least 100 cases', () => {

@@ -5,27 +5,15 @@
 //   upstream in Accept (before: `Accept: application/fhir+json` was answered as `application/json+fhir`).
 import { gzipSync, brotliCompressSync, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
 import { EXPLICIT_SUBSCRIPTION_JSON, EXPLICIT_SUBSCRIPTION_XML, VACCINATION_PUBLISH_XML } from '../helpers/bodies.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 
 const PUBLISH = '/STU3/Events/1/$process-message';
 const SUBSCRIPTION = '/STU3/Subscription';
 const READ = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-let app: RunningApp;
-
-usePkiAndUpstream(
-  async (p, u) => {
-    pki = p;
-    upstream = u;
-    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-  },
-  () => app?.stop(),
-);
+const { pki, upstream, app } = useTestGateway();
 
 describe('mime.content-encoding: coded bodies are refused, not judged as text', () => {
   it.each([

@@ -6,9 +6,8 @@ import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { adminGet, eventually, metricSum } from '../helpers/ops-admin.js';
 import { startSdsDouble, type SdsData, type SdsDouble } from '../doubles/sds-double.js';
@@ -16,20 +15,8 @@ import { startSdsDouble, type SdsData, type SdsDouble } from '../doubles/sds-dou
 const READ_PATH = '/STU3/Subscription/abc';
 const MAX_STALE_MS = 3000;
 
-let pki: Pki;
-let upstream: CountingUpstream;
 let sds: SdsDouble;
-let app: RunningApp;
 let dir: string;
-usePkiAndUpstream((p, u) => {
-  pki = p;
-  upstream = u;
-}, async () => {
-  await app?.stop();
-  await sds?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nems-sds-e2e-'));
   writeFileSync(join(dir, 'apikey'), 'e2e-key\n');
@@ -39,19 +26,23 @@ beforeAll(async () => {
   data.as = data.as.filter((r) => r.nhsIDCode === 'A83627');
   data.mhs = data.mhs.filter((r) => r.nhsIDCode === 'A83627');
   sds = await startSdsDouble({ apiKey: 'e2e-key', data, pageSize: 1 });
-  app = await startTestApp(testConfig(pki, {
-    upstreamUrl: upstream.url,
-    patch: (raw) => {
-      raw.registry = {
-        kind: 'sds', path: join(dir, 'overlay.yaml'),
-        sds: {
-          baseUrl: sds.url, auth: { kind: 'api-key', apiKeyFile: join(dir, 'apikey') },
-          refreshIntervalMs: 200, retryIntervalMs: 100, maxStaleMs: MAX_STALE_MS, timeoutMs: 1000,
-        },
-      };
-    },
-  }));
-}, 30_000);
+});
+afterAll(async () => {
+  await sds?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const { pki, upstream, app } = useTestGateway({
+  patch: (raw) => {
+    raw.registry = {
+      kind: 'sds', path: join(dir, 'overlay.yaml'),
+      sds: {
+        baseUrl: sds.url, auth: { kind: 'api-key', apiKeyFile: join(dir, 'apikey') },
+        refreshIntervalMs: 200, retryIntervalMs: 100, maxStaleMs: MAX_STALE_MS, timeoutMs: 1000,
+      },
+    };
+  },
+});
 
 describe('gateway with the SDS-backed registry (registry.kind sds)', () => {
   it('is ready and lets a client SDS registers through', async () => {

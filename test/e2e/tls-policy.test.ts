@@ -3,34 +3,25 @@
 // AEAD ciphers (TLS 1.3 as OpenSSL has it), and a client key below RSA 2048 / EC P-256 gets 403 ACCESS_DENIED.
 import { execFileSync } from 'node:child_process';
 import { getCiphers, connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EDGE_TLS12_CIPHERS } from '../../src/config/schema.js';
-import { send, spineCodeOf, startCountingUpstream, startTestApp, testConfig, type ClientName, type CountingUpstream } from '../helpers/e2e.js';
+import { send, spineCodeOf, startTestApp, testConfig, type ClientName, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { metricSum } from '../helpers/ops-admin.js';
-import { createOpsPki, type OpsPki } from '../helpers/ops-files.js';
+import { createOpsPki } from '../helpers/ops-files.js';
 import { findExternalTool } from '../observability/helpers/external-tool.js';
 
 const READ_PATH = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 const GP_FQDN = 'gp-system.example.nhs.uk';
 const openssl = findExternalTool('openssl', 'apt-get install openssl');
 
-let pki: OpsPki;
-let upstream: CountingUpstream;
-let app: RunningApp;
-
-beforeAll(async () => {
-  pki = createOpsPki();
-  pki.issueClient('gp-rsa1024', GP_FQDN, { keyBits: 1024 });
-  pki.issueClient('gp-rsa3072', GP_FQDN, { keyBits: 3072 });
-  upstream = await startCountingUpstream();
-  app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-});
-afterAll(async () => {
-  await app?.stop();
-  await upstream?.stop();
-  pki?.cleanup();
+const { pki, upstream, app } = useTestGateway({
+  makePki: () => {
+    const pki = createOpsPki();
+    pki.issueClient('gp-rsa1024', GP_FQDN, { keyBits: 1024 });
+    pki.issueClient('gp-rsa3072', GP_FQDN, { keyBits: 3072 });
+    return pki;
+  },
 });
 
 /** One TLS handshake with the gp-system certificate; resolves with the negotiated cipher, or the failure. */

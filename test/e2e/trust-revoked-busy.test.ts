@@ -4,32 +4,18 @@
 import { once } from 'node:events';
 import { Agent } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
-import { send, startCountingUpstream, startTestApp, testConfig, type CountingUpstream } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { send, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { eventually } from '../helpers/ops-admin.js';
-import { createOpsPki, replaceFile, type OpsPki } from '../helpers/ops-files.js';
+import { createOpsPki, replaceFile } from '../helpers/ops-files.js';
 
 const READ_PATH = '/STU3/Subscription/ea0a485187204b49b978bdcf7102388c';
 /** Upper bound on the busy loop, whatever happens (the loop normally ends when the connection closes). */
 const MAX_REQUESTS = 400;
 const WATCH_AFTER_RELOAD_MS = 3000;
 
-let pki: OpsPki;
-let upstream: CountingUpstream;
-let app: RunningApp;
-
-beforeAll(async () => {
-  pki = createOpsPki();
-  upstream = await startCountingUpstream();
-  app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url }));
-});
-afterAll(async () => {
-  await app?.stop();
-  await upstream?.stop();
-  pki?.cleanup();
-});
+const { pki, upstream, app } = useTestGateway({ makePki: createOpsPki });
 
 describe('a busy keep-alive connection whose certificate a CRL reload revokes (D4)', () => {
   it('serves no request sent after the reload: the one in progress finishes, then the connection closes', async () => {

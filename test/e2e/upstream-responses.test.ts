@@ -2,20 +2,15 @@
 // after part of a response is a 502 while nothing has reached the client, else a clean close the client can
 // detect; unsolicited 1xx before the answer are ignored; a garbage status line and oversized headers are 502s.
 import { connect as tlsConnect } from 'node:tls';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
-import { send, spineCodeOf, startTestApp, testConfig, type CountingUpstream, type Pki, usePkiAndUpstream } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { send, spineCodeOf, usePkiAndUpstream, useTestGateway } from '../helpers/e2e.js';
 import { nemsHeaders } from '../helpers/nems-requests.js';
 import { rawRequest } from '../helpers/raw-client.js';
 
 const READ_PATH = '/STU3/Subscription/abc';
 
-let pki: Pki;
-let upstream: CountingUpstream;
-usePkiAndUpstream((p, u) => {
-  pki = p;
-  upstream = u;
-});
+const shared = usePkiAndUpstream();
+const { pki, upstream } = shared;
 
 /** What the client saw of a response whose body was cut: head, body bytes, and how the connection ended. */
 interface CutResponse {
@@ -52,21 +47,10 @@ function readCutResponse(port: number, request: Buffer): Promise<CutResponse> {
 }
 
 describe.each(['undici', 'http-proxy'] as const)('upstream answers through the %s forwarder', (engine) => {
-  let app: RunningApp;
-  let port: number;
+  const gateway = useTestGateway({ shared, patch: (raw) => { raw.upstream.engine = engine; }, resetUpstreamBeforeEach: true });
+  const { app } = gateway;
 
-  beforeAll(async () => {
-    app = await startTestApp(testConfig(pki, { upstreamUrl: upstream.url, patch: (raw) => { raw.upstream.engine = engine; } }));
-    port = app.gateway.port;
-  });
-  afterAll(async () => {
-    await app?.stop();
-  });
-  beforeEach(async () => {
-    await upstream.reset();
-  });
-
-  const read = (fault: string) => send(pki, port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-fault': fault } });
+  const read = (fault: string) => send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: { ...nemsHeaders('gp-system', 'read'), 'x-test-fault': fault } });
 
   it('answers 502 BAD_GATEWAY when the upstream resets before answering', async () => {
     const res = await read('reset-before');
@@ -82,7 +66,7 @@ describe.each(['undici', 'http-proxy'] as const)('upstream answers through the %
   });
 
   it('ends the connection cleanly, short of the declared length, when the upstream resets a response already streaming (D15)', async () => {
-    const cut = await readCutResponse(port, rawRequest('GET', READ_PATH, { ...nemsHeaders('gp-system', 'read'), 'x-test-fault': 'reset-streaming' }));
+    const cut = await readCutResponse(gateway.port, rawRequest('GET', READ_PATH, { ...nemsHeaders('gp-system', 'read'), 'x-test-fault': 'reset-streaming' }));
     expect(cut.head).toMatch(/^HTTP\/1\.1 200 /);
     expect(cut.declaredLength).toBe(400 * 1024);
     expect(cut.bodyBytes).toBeLessThan(cut.declaredLength);
@@ -100,7 +84,7 @@ describe.each(['undici', 'http-proxy'] as const)('upstream answers through the %
     const res = await read('interim-many');
     expect(res.status).toBe(200);
     expect(res.headers.link).toBeUndefined();
-    const again = await send(pki, port, { client: 'gp-system', path: READ_PATH, headers: nemsHeaders('gp-system', 'read') });
+    const again = await send(pki, gateway.port, { client: 'gp-system', path: READ_PATH, headers: nemsHeaders('gp-system', 'read') });
     expect(again.status).toBe(200);
   });
 

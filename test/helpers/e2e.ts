@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { generateExampleCertificates } from '../../certs-example/generate.js';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -99,26 +99,94 @@ export async function startCountingUpstream(port?: number): Promise<CountingUpst
 }
 
 /**
- * The set-up most end-to-end files share: a fresh PKI and a counting upstream process for the whole file. `use`
- * receives them once started (and may start more, e.g. the gateway); after the file, `teardown` runs first, then
- * the upstream stops and the PKI is removed.
+ * Stands for an object a `beforeAll` hook makes later: every property read goes to it (methods bound to it), so a
+ * file can name it at the top level (`const { pki, upstream } = usePkiAndUpstream()`) and use it in its tests.
+ * Reading it before the hook ran throws.
  */
-export function usePkiAndUpstream(
-  use: (pki: Pki, upstream: CountingUpstream) => void | Promise<void>,
-  teardown?: () => unknown,
-): void {
-  let pki: Pki | undefined;
+function madeLater<T extends object>(what: string, current: () => T | undefined): T {
+  return new Proxy({} as T, {
+    get(_stand, property) {
+      const target = current();
+      if (target === undefined) throw new Error(`${what} is read before the beforeAll hook that makes it ran`);
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** The PKI and counting upstream process of a file (or of a describe block). */
+export interface PkiAndUpstream<P extends Pki = Pki> {
+  readonly pki: P;
+  readonly upstream: CountingUpstream;
+}
+
+/**
+ * The set-up most end-to-end files share: a fresh PKI (`makePki`, default the example PKI) and a counting upstream
+ * process, made in `beforeAll` and removed in `afterAll`. Hooks the file defines after this call run after it, and
+ * their `afterAll` before it (vitest's stack order): a gateway started later is stopped before the upstream.
+ */
+export function usePkiAndUpstream<P extends Pki = Pki>(makePki: () => P = createPki as () => P): PkiAndUpstream<P> {
+  let pki: P | undefined;
   let upstream: CountingUpstream | undefined;
   beforeAll(async () => {
-    pki = createPki();
+    pki = makePki();
     upstream = await startCountingUpstream();
-    await use(pki, upstream);
   });
   afterAll(async () => {
-    await teardown?.();
     await upstream?.stop();
     pki?.cleanup();
   });
+  return { pki: madeLater('the PKI', () => pki), upstream: madeLater('the counting upstream', () => upstream) };
+}
+
+/** A gateway started in-process for a file (or a describe block) by useTestGateway. */
+export interface TestGateway<P extends Pki = Pki> extends PkiAndUpstream<P> {
+  readonly app: RunningApp;
+  /** The gateway's mTLS port. */
+  readonly port: number;
+}
+
+export interface TestGatewayOptions<P extends Pki> {
+  /** A PKI and upstream already made for the file (usePkiAndUpstream), e.g. shared by one gateway per forwarding engine. */
+  readonly shared?: PkiAndUpstream<P>;
+  /** Without `shared`: makes the gateway's own PKI (default the example PKI). */
+  readonly makePki?: () => P;
+  /** Changes to testConfig's raw config. */
+  readonly patch?: (raw: Record<string, any>) => void;
+  /** Collects the gateway's log lines (the logger writes at the config's logging.level). */
+  readonly logLines?: string[];
+  /** Resets the upstream's record before each test. */
+  readonly resetUpstreamBeforeEach?: boolean;
+}
+
+/**
+ * The gateway most end-to-end files test: testConfig in front of the counting upstream, started in `beforeAll` and
+ * stopped in `afterAll` of the enclosing block; its own PKI and upstream unless `shared` names the file's.
+ */
+export function useTestGateway<P extends Pki = Pki>(options: TestGatewayOptions<P> = {}): TestGateway<P> {
+  const files = options.shared ?? usePkiAndUpstream(options.makePki);
+  let app: RunningApp | undefined;
+  beforeAll(async () => {
+    const config = testConfig(files.pki, { upstreamUrl: files.upstream.url, ...(options.patch ? { patch: options.patch } : {}) });
+    app = await startTestApp(config, options.logLines ? { logLines: options.logLines } : {});
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+  if (options.resetUpstreamBeforeEach) {
+    beforeEach(async () => {
+      await files.upstream.reset();
+    });
+  }
+  const running = madeLater('the test gateway', () => app);
+  return {
+    pki: files.pki,
+    upstream: files.upstream,
+    app: running,
+    get port() {
+      return running.gateway.port;
+    },
+  };
 }
 
 /** The `server` and `admin` config of every test gateway: loopback, ephemeral ports, the generated PKI. */
@@ -154,10 +222,12 @@ export function testConfig(pki: Pki, overrides: { upstreamUrl?: string; dataDir?
   return parseConfig(raw, join(PROJECT_ROOT, 'config', 'gateway.yaml'));
 }
 
-export async function startTestApp(config: Config, opts: { now?: () => number } = {}): Promise<RunningApp> {
+/** Starts a gateway in-process with its own metrics registry; `logLines` collects what it logs. */
+export async function startTestApp(config: Config, opts: { now?: () => number; logLines?: string[] } = {}): Promise<RunningApp> {
+  const lines = opts.logLines;
   return startApp({
     config,
-    logger: createLogger(config.logging.level),
+    logger: createLogger(config.logging.level, lines ? { write: (line: string) => void lines.push(line) } : undefined),
     metrics: createMetrics({ collectDefault: false }),
     ...(opts.now ? { now: opts.now } : {}),
   });
