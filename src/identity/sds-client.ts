@@ -4,10 +4,10 @@
 // Bundle.total — fails the whole search: the registry never installs a partial answer.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Agent, request as undiciRequest } from 'undici';
 import type { SdsRegistryConfig } from '../config/schema.js';
 import { Deadline, readPrivateKey, TokenSource, type HttpResponse } from '../pds/fhir-client.js';
+import { createApiAgent, transportFailure } from '../net/api-agent.js';
 import { PdsUnavailableError } from '../pds/types.js';
 import { readDevicePage, readEndpointPage, SDS_SYSTEMS, SdsAnswerError, type BundlePage, type SdsDevice, type SdsMhs } from './sds-join.js';
 
@@ -49,16 +49,11 @@ export class SdsFhirClient implements SdsSource {
   constructor(private readonly config: SdsRegistryConfig, options: SdsClientOptions = {}) {
     this.baseUrl = config.baseUrl.replace(/\/+$/, '');
     this.base = new URL(this.baseUrl);
-    const undici = createRequire(import.meta.url)('undici') as { Agent: typeof Agent; request: typeof undiciRequest };
-    this.request = undici.request;
-    this.agent = new undici.Agent({
-      connect: { timeout: config.timeoutMs },
-      headersTimeout: config.timeoutMs,
-      bodyTimeout: config.timeoutMs,
-      keepAliveTimeout: 10_000,
+    ({ agent: this.agent, request: this.request } = createApiAgent({
+      timeoutMs: config.timeoutMs,
       connections: config.concurrency,
-      maxResponseSize: config.maxBodyBytes,
-    });
+      maxBodyBytes: config.maxBodyBytes,
+    }));
     const auth = config.auth;
     if (auth.kind === 'api-key') {
       this.apiKey = options.apiKey ?? readSecret(auth.apiKeyFile, 'registry.sds.auth.apiKeyFile');
@@ -192,11 +187,6 @@ function classify(err: unknown, deadline: Deadline): SdsUnavailableError {
     const reason = err.reason === 'timeout' || err.reason === 'auth' || err.reason === 'throttled' || err.reason === 'unreachable' ? err.reason : 'bad-response';
     return new SdsUnavailableError(reason, err.message, { cause: err });
   }
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new SdsUnavailableError('timeout', 'SDS did not answer in time', { cause: err });
-  }
-  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new SdsUnavailableError('bad-response', 'SDS response body is too large', { cause: err });
-  if (typeof code === 'string' && code.startsWith('HPE_')) return new SdsUnavailableError('bad-response', 'SDS sent a malformed HTTP response', { cause: err });
-  return new SdsUnavailableError('unreachable', 'SDS could not be reached', { cause: err });
+  const failure = transportFailure('SDS', err);
+  return new SdsUnavailableError(failure.reason, failure.message, { cause: err });
 }

@@ -17,9 +17,9 @@ import { createPrivateKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SignJWT, importPKCS8 } from 'jose';
 import type { Logger } from 'pino';
-import { createRequire } from 'node:module';
 import type { Agent, request as undiciRequest } from 'undici';
 import type { PdsConfig } from '../config/schema.js';
+import { createApiAgent, transportFailure } from '../net/api-agent.js';
 import { isCanonicalOdsCode, REQUEST_ID_PATTERN } from '../nems/identifiers.js';
 import { NHS_NUMBER_PATTERN } from '../nems/nhs-number.js';
 import { PdsUnavailableError, type PdsDemographics, type PdsLookup, type PdsName, type PdsOutcome } from './types.js';
@@ -105,17 +105,11 @@ export class PdsFhirClient implements PdsLookup {
     this.now = options.now ?? Date.now;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_PDS_MAX_BODY_BYTES;
     this.readyFailureWindowMs = options.readyFailureWindowMs ?? 30_000;
-    // Loaded here, not at import: a gateway on local PDS data never pays the whole of undici's memory.
-    const undici = createRequire(import.meta.url)('undici') as { Agent: typeof Agent; request: typeof undiciRequest };
-    this.request = undici.request;
-    this.agent = new undici.Agent({
-      connect: { timeout: config.timeoutMs },
-      headersTimeout: config.timeoutMs,
-      bodyTimeout: config.timeoutMs,
-      keepAliveTimeout: 10_000,
+    ({ agent: this.agent, request: this.request } = createApiAgent({
+      timeoutMs: config.timeoutMs,
       connections: 16,
-      maxResponseSize: this.maxBodyBytes,
-    });
+      maxBodyBytes: this.maxBodyBytes,
+    }));
     if (config.auth.kind === 'application-restricted') {
       const pem = options.privateKeyPem ?? readPrivateKey(config.auth.privateKeyPath);
       this.tokens = new TokenSource(config.auth, pem, this.now, config.timeoutMs, (url, init, deadline) => this.send(url, init, deadline));
@@ -332,20 +326,8 @@ function toPkcs8(pem: string, keySetting: string): string {
 function classifyTransportError(err: unknown, deadline: Deadline): PdsUnavailableError {
   if (deadline.expired) return new PdsUnavailableError('timeout', 'PDS did not answer in time', { cause: err });
   if (err instanceof PdsUnavailableError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return new PdsUnavailableError('timeout', 'PDS did not answer in time', { cause: err });
-    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
-      return new PdsUnavailableError('bad-response', 'PDS response body is too large', { cause: err });
-    default:
-      if (typeof code === 'string' && code.startsWith('HPE_')) {
-        return new PdsUnavailableError('bad-response', 'PDS sent a malformed HTTP response', { cause: err });
-      }
-      return new PdsUnavailableError('unreachable', 'PDS could not be reached', { cause: err });
-  }
+  const failure = transportFailure('PDS', err);
+  return new PdsUnavailableError(failure.reason, failure.message, { cause: err });
 }
 
 function parseJsonBody(response: HttpResponse): unknown {

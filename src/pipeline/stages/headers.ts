@@ -19,13 +19,11 @@
 //   `nems.acceptLegacyPublishInteractionIds`; ctx.interactionId then holds the current form, which is also
 //   what the ASID registration is checked against.
 import type { Config } from '../../config/schema.js';
+import { BEARER_SCHEME, bearerScheme } from '../../nems/authorization.js';
 import { isAsid } from '../../nems/identifiers.js';
 import { resolveInteraction } from '../../nems/interactions.js';
 import { RulePolicy } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type Stage, type StageResult } from '../types.js';
-
-/** The Authorization scheme, compared case-sensitively (see above). */
-export const BEARER_SCHEME = 'Bearer';
 
 /** Header names as the NEMS pages write them, for diagnostics. */
 const REQUIRED_HEADERS = ['fromASID', 'toASID', 'InteractionID', 'Authorization'] as const;
@@ -53,12 +51,6 @@ const REQUIRED_LENGTHS: ReadonlySet<number> = new Set(REQUIRED_HEADERS.map((h) =
 
 function invalid(rule: 'headers.required' | 'headers.asid-format' | 'headers.bearer-token' | 'headers.interaction-id', header: RequiredHeader, problem: string): StageResult {
   return reject(rule, `The ${header} header ${problem}`);
-}
-
-/** The Authorization scheme as sent: `Bearer` exactly, another spelling of it, or another scheme. */
-export function bearerScheme(scheme: string): 'exact' | 'other-case' | 'not-bearer' {
-  if (scheme === BEARER_SCHEME) return 'exact';
-  return scheme.toLowerCase() === 'bearer' ? 'other-case' : 'not-bearer';
 }
 
 export function createHeadersStage(config: Config, policy: RulePolicy = RulePolicy.fromConfig(config)): Stage {

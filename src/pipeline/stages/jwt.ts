@@ -31,13 +31,13 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose';
 import type { Config } from '../../config/schema.js';
+import { bearerScheme } from '../../nems/authorization.js';
 import { ACCREDITED_SYSTEM, isAsid, isOdsCode, LEGACY_NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../../nems/identifiers.js';
 import { nhsNumberProblem } from '../../nems/nhs-number.js';
 import type { NemsOperation } from '../../nems/operations.js';
 import type { ConformanceRuleId, RuleId } from '../../rules/catalogue.js';
 import { RulePolicy, SPINE_CORE_REASONS_FOR_REQUEST, type RuleReports } from '../../rules/policy.js';
 import { PASS, reject, type RequestContext, type SpineClaims, type Stage, type StageResult } from '../types.js';
-import { bearerScheme } from './headers.js';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const JWKS_TIMEOUT_MS = 3_000;
