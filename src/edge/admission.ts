@@ -7,7 +7,7 @@ import type { Rejection } from '../pipeline/types.js';
 import type { LiveConnections } from './live-connections.js';
 import type { OcspChecker } from './ocsp.js';
 import { readCertificateDer, type ReadCertificate } from './pki.js';
-import { peerCertificate } from './peer-identity.js';
+import { peerCertificate, peerLeaf } from './peer-identity.js';
 
 /** A refused connection: the rejection to answer with and a short reason for the request log. */
 export interface AdmissionRefusal {
@@ -82,12 +82,13 @@ export function createConnectionAdmission(options: AdmissionOptions): Connection
   const factsOf = (socket: TLSSocket): PeerFacts => {
     let known = facts.get(socket);
     if (!known) {
-      const peer = peerCertificate(socket);
+      const peerKey = peerLeaf(socket)?.key;
       // No verified certificate: identity resolution answers that connection (ACCESS_DENIED), not this check.
-      const weak = peer ? weakKeyProblem(peer.publicKey, options.tls.clientKeyMinimum) : undefined;
+      const weak = peerKey ? weakKeyProblem(peerKey, options.tls.clientKeyMinimum) : undefined;
       let leaf: ReadCertificate | undefined;
       let issuer: ReadCertificate | undefined;
-      if (peer && !weak && options.ocsp) {
+      const peer = peerKey && !weak && options.ocsp ? peerCertificate(socket) : undefined;
+      if (peer) {
         try {
           leaf = readCertificateDer(peer.raw);
           issuer = options.issuers().find((ca) => ca.subject === leaf!.issuer && peer.checkIssued(ca.x509) && peer.verify(ca.x509.publicKey));

@@ -2,11 +2,16 @@
 // including Node's quoted SAN form (CVE-2021-44532), which must never turn one odd name into two — and the SHA-256
 // fingerprint; the peer facts read once per connection, and the endpoint they resolve to, resolved once per
 // connection and again after a registry reload (src/identity/endpoint-resolver.ts).
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
-import { peerCertificate, peerFacts, peerIdentity } from '../../src/edge/peer-identity.js';
+import { findExternalTool } from '../observability/helpers/external-tool.js';
+import { certificateIdentity, peerCertificate, peerFacts, peerIdentity, peerLeaf } from '../../src/edge/peer-identity.js';
 import { EndpointResolver } from '../../src/identity/endpoint-resolver.js';
 import type { Endpoint, EndpointLookup, EndpointRegistry, PeerCertificateIdentity } from '../../src/identity/types.js';
 
@@ -31,9 +36,24 @@ function certificate(cn: string | undefined, altNames: AltName[]): X509Certifica
   return new X509Certificate(forge.pki.certificateToPem(cert));
 }
 
+const openssl = findExternalTool('openssl', 'apt-get install openssl');
+
+/** A self-signed certificate with an elliptic-curve or Ed25519 key (node-forge makes RSA keys only). */
+function selfSigned(type: 'ec' | 'ed25519', options: { namedCurve?: string }): X509Certificate {
+  const dir = mkdtempSync(join(tmpdir(), 'peer-identity-'));
+  try {
+    const key = type === 'ec' ? ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${options.namedCurve!}`] : ['-newkey', 'ed25519'];
+    const pem = execFileSync(openssl.require(), ['req', '-x509', ...key, '-nodes', '-keyout', join(dir, 'key.pem'), '-subj', '/CN=gp-system.example.nhs.uk', '-days', '1'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    return new X509Certificate(pem);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
- * A verified socket as the edge sees it: getPeerCertificate() gives the leaf's DER. getPeerX509Certificate() throws:
- * on Node 20 it leaks native memory per call, so the edge must never use it (src/edge/peer-identity.ts).
+ * A verified socket as the edge sees it: getPeerCertificate() gives the leaf as Node's legacy object (what
+ * toLegacyObject() builds from the same OpenSSL certificate). getPeerX509Certificate() throws: on Node 20 it leaks
+ * native memory per call, so the edge must never use it (src/edge/peer-identity.ts).
  */
 function socketWith(x509: X509Certificate | undefined, authorized = true): TLSSocket & { readonly reads: number } {
   const socket = {
@@ -42,7 +62,7 @@ function socketWith(x509: X509Certificate | undefined, authorized = true): TLSSo
     reads: 0,
     getPeerCertificate() {
       socket.reads++;
-      return x509 ? { raw: x509.raw } : {};
+      return x509 ? x509.toLegacyObject() : {};
     },
     getPeerX509Certificate: () => {
       throw new Error('getPeerX509Certificate leaks native memory on Node 20: use getPeerCertificate().raw');
@@ -96,8 +116,18 @@ describe('peerIdentity', () => {
     expect(identityOf('x', ['q"uote.example', 'b.example']).dnsNames).toEqual(['q"uote.example', 'b.example']);
   });
 
-  it('does not split a CN holding an escaped separator', () => {
-    expect(identityOf('a.example, CN=gp-system.example.nhs.uk', []).subjectCn).toBe('a.example\\, CN=gp-system.example.nhs.uk');
+  it('reads a CN holding a separator as one value, never as a second CN', () => {
+    expect(identityOf('a.example, CN=gp-system.example.nhs.uk', []).subjectCn).toBe('a.example, CN=gp-system.example.nhs.uk');
+    // A recorded certificate (replay) is read from its printed subject, where OpenSSL escapes the separator.
+    const x509 = certificate('a.example, CN=gp-system.example.nhs.uk', []);
+    expect(certificateIdentity(x509).subjectCn).toBe('a.example\\, CN=gp-system.example.nhs.uk');
+  });
+
+  it('reads the same dNSNames and fingerprint from the connection as from the certificate itself (replay)', () => {
+    for (const names of [['gp-system.example.nhs.uk', 'alt.example.nhs.uk'], ['evil.example, DNS:gp-system.example.nhs.uk'], ['x\\', 'b.example'], ['q"uote.example']]) {
+      const x509 = certificate('gp-system.example.nhs.uk', names);
+      expect(peerIdentity(socketWith(x509))).toEqual(certificateIdentity(x509));
+    }
   });
 
   // A quoted name ending in an escaped backslash (`"x\\"`) must not swallow the names after it.
@@ -121,6 +151,17 @@ describe('peerCertificate: the leaf read once per connection', () => {
     expect(peerCertificate(socket)).toBe(first);
     expect(peerIdentity(socket)?.subjectCn).toBe('gp-system.example.nhs.uk');
     expect(socket.reads).toBe(1);
+  });
+
+  it.skipIf(openssl.skip)('reads the client key as node:crypto names it, without a second parse for RSA and EC keys', () => {
+    const rsa = certificate('gp-system.example.nhs.uk', []);
+    expect(peerLeaf(socketWith(rsa))!.key).toEqual({ asymmetricKeyType: 'rsa', asymmetricKeyDetails: { modulusLength: rsa.publicKey.asymmetricKeyDetails!.modulusLength } });
+    for (const [type, options] of [['ec', { namedCurve: 'prime256v1' }], ['ec', { namedCurve: 'secp384r1' }], ['ed25519', {}]] as const) {
+      const x509 = selfSigned(type, options);
+      const key = peerLeaf(socketWith(x509))!.key;
+      expect(key.asymmetricKeyType).toBe(x509.publicKey.asymmetricKeyType);
+      expect(key.asymmetricKeyDetails?.namedCurve).toBe(x509.publicKey.asymmetricKeyDetails?.namedCurve);
+    }
   });
 
   it('is undefined, and remembered as such, when the peer sent no certificate', () => {
