@@ -52,7 +52,7 @@ function notAfterOf(der: Buffer): Date {
 
 function certificateBlocks(pem: string | Buffer): Buffer[] {
   if (pem.length > MAX_PKI_INPUT_BYTES) throw new CertInfoError('too-large', `input exceeds ${MAX_PKI_INPUT_BYTES} bytes`);
-  const blocks = pemBlocks(typeof pem === 'string' ? pem : pem.toString('latin1'), 'CERTIFICATE');
+  const blocks = asCertInfo(() => pemBlocks(typeof pem === 'string' ? pem : pem.toString('latin1'), 'CERTIFICATE'));
   if (blocks.length === 0) throw new CertInfoError('no-certificate', 'no PEM certificate found');
   return blocks;
 }

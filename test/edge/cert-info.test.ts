@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   CertInfoError, bundleEarliestNotAfter, certificateNotAfter, crlBundleEarliestNextUpdate, crlNextUpdate,
 } from '../../src/edge/cert-info.js';
+import { MAX_PEM_BLOCKS, readCertificateBundle } from '../../src/edge/pki.js';
 import { findExternalTool } from '../observability/helpers/external-tool.js';
 import { createTestPki, type TestPki } from '../observability/helpers/openssl-pki.js';
 
@@ -157,6 +158,16 @@ describe('CRL nextUpdate: the bounded DER reader', () => {
     ['a multi-byte tag', Buffer.from([0x30, 0x03, 0x1f, 0x81, 0x00])],
   ])('throws CertInfoError(malformed-crl) for %s', (_what, der) => {
     expect(() => crlNextUpdate(der)).toThrow(expect.objectContaining({ name: 'CertInfoError', reason: 'malformed-crl' }));
+  });
+
+  it(`reads a file of MAX_PEM_BLOCKS (${MAX_PEM_BLOCKS}) blocks and refuses one with more as too-large, never reading part of it`, () => {
+    const crlPem = `-----BEGIN X509 CRL-----\n${crl(sha256WithEcdsa, issuerName, utc('250101000000Z'), utc('250201000000Z')).toString('base64')}\n-----END X509 CRL-----\n`;
+    expect(crlBundleEarliestNextUpdate(crlPem.repeat(MAX_PEM_BLOCKS))?.toISOString()).toBe('2025-02-01T00:00:00.000Z');
+    expect(() => crlBundleEarliestNextUpdate(crlPem.repeat(MAX_PEM_BLOCKS + 1))).toThrow(expect.objectContaining({ name: 'CertInfoError', reason: 'too-large' }));
+    const certificate = certificatePem(utc('300101000000Z'));
+    expect(bundleEarliestNotAfter(certificate.repeat(MAX_PEM_BLOCKS)).toISOString()).toBe('2030-01-01T00:00:00.000Z');
+    expect(() => bundleEarliestNotAfter(certificate.repeat(MAX_PEM_BLOCKS + 1))).toThrow(expect.objectContaining({ name: 'CertInfoError', reason: 'too-large' }));
+    expect(() => readCertificateBundle(certificate.repeat(MAX_PEM_BLOCKS + 1))).toThrow(expect.objectContaining({ name: 'PkiReadError', reason: 'too-large' }));
   });
 
   it('throws CertInfoError(no-crl) for text or bytes that hold no CRL', () => {

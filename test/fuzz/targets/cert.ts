@@ -8,6 +8,7 @@
 // The `trust` work may add a CRL parser of its own: give it a reader entry in READERS and it is fuzzed the same way.
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
+import { MAX_PEM_BLOCKS } from '../../../src/edge/pki.js';
 import { bundleEarliestNotAfter, CertInfoError, certificateNotAfter, crlBundleEarliestNextUpdate, crlNextUpdate, type CertInfoFailure } from '../../../src/edge/cert-info.js';
 import { excerpt, expectThat, printedAs, type CapProbe, type FuzzTarget } from '../harness.js';
 import { applyMutations, mutateText, mutationsArbitrary, type Mutation } from '../mutate.js';
@@ -210,10 +211,12 @@ export const certTarget: FuzzTarget<CertInput, CertOutput> = {
   capProbes: (): CapProbe<CertInput>[] => {
     const at = Date.UTC(2030, 0, 1);
     const block = pem('CERTIFICATE', certificateDer(Date.UTC(2024, 0, 1), at, false), 64, '\n');
+    const crlBlock = pem('X509 CRL', crlDer(Date.UTC(2024, 0, 1), at, false, true, 0, false), 64, '\n');
     return [
-      { name: '1000 certificates (MAX_PEM_BLOCKS)', input: { reader: 'bundle', data: block.repeat(1000), expected: at }, heavy: true },
-      { name: '1001 certificates', input: { reader: 'bundle', data: block.repeat(1001), expected: at }, heavy: true },
-      { name: 'a CRL bundle of 1001 CRLs', input: { reader: 'crl-bundle', data: pem('X509 CRL', crlDer(Date.UTC(2024, 0, 1), at, false, true, 0, false), 64, '\n').repeat(1001), expected: at }, heavy: true },
+      { name: `${MAX_PEM_BLOCKS} certificates (MAX_PEM_BLOCKS)`, input: { reader: 'bundle', data: block.repeat(MAX_PEM_BLOCKS), expected: at }, heavy: true },
+      { name: `${MAX_PEM_BLOCKS + 1} certificates`, input: { reader: 'bundle', data: block.repeat(MAX_PEM_BLOCKS + 1) }, heavy: true },
+      { name: `a CRL bundle of ${MAX_PEM_BLOCKS} CRLs`, input: { reader: 'crl-bundle', data: crlBlock.repeat(MAX_PEM_BLOCKS), expected: at }, heavy: true },
+      { name: `a CRL bundle of ${MAX_PEM_BLOCKS + 1} CRLs`, input: { reader: 'crl-bundle', data: crlBlock.repeat(MAX_PEM_BLOCKS + 1) }, heavy: true },
     ];
   },
   ciRuns: 600,
