@@ -7,7 +7,7 @@ import type { Rejection } from '../pipeline/types.js';
 import type { LiveConnections } from './live-connections.js';
 import type { OcspChecker } from './ocsp.js';
 import { readCertificateDer, type ReadCertificate } from './pki.js';
-import { peerCertificate, peerLeaf } from './peer-identity.js';
+import { peerCertificate, peerLeaf, type PeerKeyFacts } from './peer-identity.js';
 
 /** A refused connection: the rejection to answer with and a short reason for the request log. */
 export interface AdmissionRefusal {
@@ -30,7 +30,7 @@ const CURVE_BITS: Readonly<Record<string, number>> = {
 };
 
 /** Why a client key is below the minimum, or undefined when it is strong enough. */
-export function weakKeyProblem(socketKey: { asymmetricKeyType?: string; asymmetricKeyDetails?: { modulusLength?: number; namedCurve?: string } }, minimum: KeyMinimum): string | undefined {
+export function weakKeyProblem(socketKey: PeerKeyFacts, minimum: KeyMinimum): string | undefined {
   const type = socketKey.asymmetricKeyType;
   const details = socketKey.asymmetricKeyDetails ?? {};
   if (type === 'rsa' || type === 'rsa-pss') {

@@ -129,25 +129,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     let finished = false;
     let rules: RequestRecord['rules'];
     try {
-      // A request line or head the gateway does not take (HTTP version, Host count, Connection naming a checked header).
+      const inbound = inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders);
+      // A request line or head the gateway does not take (HTTP version, Host count, Connection naming a checked
+      // header), then the connection's admission (client key size, OCSP).
       const framing = framingRejection(req);
-      if (framing) {
-        log.rule = framing.rule;
-        rules = { enforced: framing.rule };
-        sendRejection(res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), framing));
-        finish('rejected', { code: framing.code, stage: 'edge' });
+      const refusal = framing ? undefined : admission instanceof Promise ? await admission : admission;
+      const edgeRejection = framing ?? refusal?.rejection;
+      if (edgeRejection) {
+        if (refusal) log.admission = refusal.reason;
+        log.rule = edgeRejection.rule;
+        rules = { enforced: edgeRejection.rule };
+        sendRejection(res, lifecycle.refuse(inbound, edgeRejection));
+        finish('rejected', { code: edgeRejection.code, stage: 'edge' });
         return;
       }
-      const refusal = admission instanceof Promise ? await admission : admission;
-      if (refusal) {
-        log.admission = refusal.reason;
-        log.rule = refusal.rejection.rule;
-        rules = { enforced: refusal.rejection.rule };
-        sendRejection(res, lifecycle.refuse(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders), refusal.rejection));
-        finish('rejected', { code: refusal.rejection.code, stage: 'edge' });
-        return;
-      }
-      const decision = await lifecycle.run(inboundRequest(req, res, requestId, expectContinue, trace.forwardHeaders));
+      const decision = await lifecycle.run(inbound);
       route = recordDecision(decision, log);
       rules = ruleFacts(decision);
       if (decision.action === 'reject') {
